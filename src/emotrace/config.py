@@ -1,0 +1,140 @@
+"""Typed configuration of a run, with a YAML round-trip.
+
+A run is fully described by :class:`RunConfig`: which data and how it is windowed, which model,
+how it is trained. ``RUN/config.yaml`` is this object; ``--config FILE.yaml`` on the command line
+is the same object, with flags overriding its fields.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from emotrace.errors import EmotraceError
+from emotrace.fileio import write_text
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    """What the model sees: feature sets, targets, windows."""
+
+    features: list[str] = Field(min_length=1)
+    targets: list[str] = Field(min_length=1)
+    win: int = Field(0, ge=0, description="training window in steps; 0 = whole recordings")
+    hop: int = Field(50, ge=1, description="hop between training windows in steps")
+    standardize: bool = True
+    strict: bool = False
+
+
+class ModelConfig(_Strict):
+    """A sequence regressor: input projection → [pre-block] → RNN → MLP head.
+
+    ``name`` picks the pre-block: ``rnn`` none, ``attn-rnn`` multi-head self-attention with a
+    residual connection and LayerNorm, ``gcnn-rnn`` a gated 1-D convolution.
+    """
+
+    name: Literal["rnn", "attn-rnn", "gcnn-rnn"] = "rnn"
+    cell: Literal["gru", "lstm"] = "gru"
+    hidden: int = Field(64, ge=1)
+    layers: int = Field(2, ge=1)
+    bidirectional: bool = True
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    heads: int = Field(4, ge=1, description="attn-rnn: attention heads")
+    channels: int = Field(64, ge=1, description="gcnn-rnn: convolution channels")
+    kernel: int = Field(3, ge=1, description="gcnn-rnn: convolution width in steps")
+    head_hidden: int = Field(32, ge=1, description="hidden units of the MLP head")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> ModelConfig:
+        if self.name == "attn-rnn" and self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+        return self
+
+
+class TrainConfig(_Strict):
+    """Optimisation: Adam, learning-rate halving on plateau, early stopping on devel CCC."""
+
+    epochs: int = Field(60, ge=1, description="maximum number of epochs")
+    lr: float = Field(3e-3, gt=0)
+    batch_size: int = Field(32, ge=1)
+    loss: Literal["ccc", "ccc-batch", "mse", "l1"] = "ccc-batch"
+    weight_decay: float = Field(0.0, ge=0)
+    clip: float = Field(1.0, ge=0, description="gradient-norm clip; 0 = off")
+    lr_patience: int = Field(5, ge=0)
+    lr_factor: float = Field(0.5, gt=0, lt=1)
+    patience: int = Field(15, ge=1, description="early stopping: epochs without devel gain")
+    seeds: int = Field(3, ge=1, description="how many seeds; the best on devel is kept")
+    seed: int = Field(0, ge=0, description="first seed; seeds are seed, seed+1, ...")
+    threads: int = Field(0, ge=0, description="torch CPU threads; 0 = all cores")
+
+
+class RunConfig(_Strict):
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def save(self, path: Path | str) -> None:
+        write_text(path, self.to_yaml())
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "config") -> RunConfig:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise EmotraceError(f"{source}: {explain(e)}") from None
+
+    @classmethod
+    def load(cls, path: Path | str) -> RunConfig:
+        return cls.from_dict(read_yaml(path), source=str(path))
+
+
+def explain(e: ValidationError) -> str:
+    """One line per problem: the dotted key, what is wrong, what was given."""
+    parts = []
+    for err in e.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key {key!r}; remove it or fix its spelling")
+        else:
+            parts.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(parts) + "."
+
+
+def read_yaml(path: Path | str) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise EmotraceError(f"{path}: config file not found. Check the path.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark else ""
+        raise EmotraceError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)}). "
+                            f"Fix the syntax.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise EmotraceError(f"{path}: the top level must be a mapping (data:, model:, train:).")
+    return data
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge ``override`` into ``base`` (override wins), ignoring ``None`` values."""
+    out = dict(base)
+    for k, v in override.items():
+        if v is None:
+            continue
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out

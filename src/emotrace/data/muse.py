@@ -1,0 +1,232 @@
+"""Read and write corpora in the MuSe layout (fixed by DESIGN.md)::
+
+    ROOT/feature_segments/<feature_set>/<recording_id>.csv   timestamp, segment_id, f1, f2, ...
+    ROOT/label_segments/<target>/<recording_id>.csv          timestamp, value[, segment_id]
+    ROOT/metadata/partition.csv                              Id, Partition[, Subject]
+
+Features are aligned to the label timestamps by timestamp, never by row position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.csv as pacsv
+
+from emotrace.data.cache import cached_table
+from emotrace.data.corpus import PARTITIONS, Corpus, FeatureReport, LoadReport, Recording
+from emotrace.data.csvio import Table, check_timeline, read_table, write_table
+from emotrace.errors import EmotraceError, located
+
+FEATURES = "feature_segments"
+LABELS = "label_segments"
+PARTITION_FILE = Path("metadata") / "partition.csv"
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    partition: str
+    subject: str
+
+
+def read_partition(root: Path) -> list[Entry]:
+    """Read ``metadata/partition.csv`` and enforce the partition and subject rules."""
+    path = root / PARTITION_FILE
+    if not root.is_dir():
+        raise EmotraceError(f"{root}: corpus folder not found. Pass the folder that holds "
+                            f"feature_segments/, label_segments/ and metadata/.")
+    if not path.exists():
+        raise located(path, "file not found",
+                      fix="A corpus needs metadata/partition.csv with columns Id,Partition[,Subject].")
+    if path.stat().st_size == 0:
+        raise located(path, "the file is empty", fix="Write the header Id,Partition[,Subject].")
+    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+        column_types={"Id": "string", "Partition": "string", "Subject": "string"},
+        strings_can_be_null=True))
+    cols = {c.strip(): c for c in table.column_names}
+    for need in ("Id", "Partition"):
+        if need not in cols:
+            raise located(path, f"no {need!r} column (found {', '.join(table.column_names)})",
+                          line=1, fix="The header must be Id,Partition[,Subject].")
+    if table.num_rows == 0:
+        raise located(path, "the file has a header but no rows", line=2,
+                      fix="List one recording per row.")
+    ids = table.column(cols["Id"]).to_pylist()
+    parts = table.column(cols["Partition"]).to_pylist()
+    subjects = table.column(cols["Subject"]).to_pylist() if "Subject" in cols else ids
+    entries: list[Entry] = []
+    seen: dict[str, int] = {}
+    subject_part: dict[str, tuple[str, int]] = {}
+    for i, (rid, part, subj) in enumerate(zip(ids, parts, subjects, strict=True)):
+        line = i + 2
+        if rid is None or not str(rid).strip():
+            raise located(path, "empty Id", line=line, column="Id", fix="Give every row an Id.")
+        rid = str(rid).strip()
+        if rid in seen:
+            raise located(path, f"duplicate Id {rid!r} (first on line {seen[rid]})", line=line,
+                          column="Id", fix="List each recording once.")
+        seen[rid] = line
+        p = (part or "").strip().lower()
+        if p not in PARTITIONS:
+            raise located(path, f"unknown partition {part!r} for {rid!r}", line=line,
+                          column="Partition", fix=f"Use one of {', '.join(PARTITIONS)}.")
+        s = str(subj).strip() if subj is not None and str(subj).strip() else rid
+        if s in subject_part and subject_part[s][0] != p:
+            other, other_line = subject_part[s]
+            raise located(path, f"subject {s!r} is in partition {p!r} here and in {other!r} on "
+                          f"line {other_line}", line=line, column="Subject",
+                          fix="Keep every subject in one partition; a subject in two partitions "
+                          "leaks identity into the evaluation.")
+        subject_part.setdefault(s, (p, line))
+        entries.append(Entry(rid, p, s))
+    return entries
+
+
+def write_partition(root: Path | str, entries: Iterable[Entry]) -> None:
+    entries = list(entries)
+    write_table(Path(root) / PARTITION_FILE, {
+        "Id": np.array([e.id for e in entries], dtype=object),
+        "Partition": np.array([e.partition for e in entries], dtype=object),
+        "Subject": np.array([e.subject for e in entries], dtype=object),
+    })
+
+
+def available(root: Path, kind: str) -> list[str]:
+    folder = root / kind
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def _match(grid: np.ndarray, ts: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each grid time, the row of ``ts`` at that time (within ``tolerance`` ms) and a hit mask."""
+    pos = np.searchsorted(ts, grid)
+    lo = np.clip(pos - 1, 0, len(ts) - 1)
+    hi = np.clip(pos, 0, len(ts) - 1)
+    best = np.where(np.abs(ts[lo] - grid) <= np.abs(ts[hi] - grid), lo, hi)
+    hit = np.abs(ts[best] - grid) <= tolerance
+    return best, hit
+
+
+def load_corpus(root: Path | str, *, features: list[str] | None = None,
+                targets: list[str] | None = None, partitions: Iterable[str] | None = None,
+                strict: bool = False, cache: bool = True, tolerance_ms: float = 0.5,
+                progress: Callable[[int, int], None] | None = None) -> Corpus:
+    """Load a MuSe-layout corpus into memory, aligned by timestamp.
+
+    Args:
+        root: the corpus folder.
+        features: feature sets to load (default: all under ``feature_segments/``).
+        targets: label targets to load (default: all under ``label_segments/``).
+        partitions: only these partitions (default: all in ``partition.csv``).
+        strict: NaN / inf cells are errors instead of counted imputations.
+        cache: keep a binary copy of parsed files under ``ROOT/.emotrace-cache``.
+        tolerance_ms: a feature row matches a label step when their timestamps differ by at most
+            this much.
+        progress: called with ``(done, total)`` after each recording.
+
+    The time grid of a recording is the timestamps of its first target's label file (of its
+    first feature set when it has no labels, which is allowed in the test partition). A grid
+    step without a feature row at that time is left NaN here and becomes a zero vector after
+    standardisation (:mod:`emotrace.data.normalise`); such steps are counted in ``corpus.report``.
+    """
+    root = Path(root)
+    entries = read_partition(root)
+    if partitions is not None:
+        keep = set(partitions)
+        entries = [e for e in entries if e.partition in keep]
+    have_f, have_t = available(root, FEATURES), available(root, LABELS)
+    features = list(features) if features else have_f
+    targets = list(targets) if targets is not None else have_t
+    if not features:
+        raise EmotraceError(f"{root / FEATURES}: no feature sets found. Each feature set is a "
+                            f"folder of <recording_id>.csv files.")
+    for f in features:
+        if f not in have_f:
+            raise EmotraceError(f"{root / FEATURES / f}: unknown feature set {f!r}. Available: "
+                                f"{', '.join(have_f) or 'none'}.")
+    for t in targets:
+        if t not in have_t:
+            raise EmotraceError(f"{root / LABELS / t}: unknown target {t!r}. Available: "
+                                f"{', '.join(have_t) or 'none'}.")
+
+    def table(path: Path, **kw) -> Table:
+        key = repr(sorted(kw.items()))
+        return cached_table(root, path, key, lambda: read_table(path, **kw), enabled=cache)
+
+    report = LoadReport(features={}, label_missing_steps={t: 0 for t in targets})
+    dims: dict[str, int] = {}
+    recordings: list[Recording] = []
+    for n, e in enumerate(entries):
+        labels: dict[str, Table] = {}
+        for t in targets:
+            path = root / LABELS / t / f"{e.id}.csv"
+            if not path.exists():
+                if e.partition == "test":
+                    continue
+                raise located(path, f"recording {e.id!r} ({e.partition}) has no label file for "
+                              f"target {t!r}", fix="Add the file, or move the recording to the "
+                              "test partition in metadata/partition.csv.")
+            lt = table(path, value_columns=["value"])
+            check_timeline(lt)
+            if strict and lt.nonfinite:
+                line, col = lt.first_nonfinite
+                raise located(path, "NaN or inf label", line=line, column=col,
+                              fix="Fix the value, or drop --strict to leave such steps out.")
+            labels[t] = lt
+        feats: dict[str, Table] = {}
+        for f in features:
+            path = root / FEATURES / f / f"{e.id}.csv"
+            if not path.exists():
+                raise located(path, f"recording {e.id!r} is listed in metadata/partition.csv but "
+                              f"has no file for feature set {f!r}", fix="Add the file or remove "
+                              "the recording from partition.csv.")
+            ft = table(path, first_value_column=2, skip=("segment_id",))
+            check_timeline(ft)
+            if strict and ft.nonfinite:
+                line, col = ft.first_nonfinite
+                raise located(path, "NaN or inf value", line=line, column=col,
+                              fix="Fix the value, or drop --strict to impute it with the train "
+                              "mean.")
+            if f in dims and dims[f] != ft.values.shape[1]:
+                raise located(path, f"{ft.values.shape[1]} feature columns, but other files of "
+                              f"{f!r} have {dims[f]}", line=1,
+                              fix="All files of a feature set need the same columns.")
+            dims[f] = ft.values.shape[1]
+            feats[f] = ft
+        grid_src = labels[targets[0]] if targets and targets[0] in labels else feats[features[0]]
+        grid = grid_src.timestamps
+        rec = Recording(e.id, e.partition, e.subject, np.round(grid).astype(np.int64))
+        if not labels:
+            report.unlabelled_recordings.append(e.id)
+        for t, lt in labels.items():
+            rows, hit = _match(grid, lt.timestamps, tolerance_ms)
+            y = np.where(hit, lt.values[rows, 0], np.nan).astype(np.float32)
+            y[~np.isfinite(y)] = np.nan
+            report.label_missing_steps[t] += int(np.isnan(y).sum())
+            rec.labels[t] = y
+        for f, ft in feats.items():
+            rows, hit = _match(grid, ft.timestamps, tolerance_ms)
+            if not hit.any():
+                raise located(ft.path, f"no feature timestamp matches the label timestamps of "
+                              f"{e.id!r} (features {ft.timestamps[0]:g}–{ft.timestamps[-1]:g} ms, "
+                              f"labels {grid[0]:g}–{grid[-1]:g} ms)", column="timestamp",
+                              fix="Both must be in milliseconds on the same clock.")
+            x = ft.values[rows]
+            x[~hit] = np.nan  # a gap: becomes 0 (the train mean) after standardisation
+            fr = report.features.setdefault(f, FeatureReport(dims=ft.values.shape[1]))
+            fr.steps += len(grid)
+            gaps = int((~hit).sum())
+            fr.zero_filled_steps += gaps
+            fr.recordings_with_gaps += int(gaps > 0)
+            fr.imputed_cells += int((~np.isfinite(x[hit])).sum())
+            rec.features[f] = x  # NaN stays until standardisation imputes the train mean
+        recordings.append(rec)
+        if progress:
+            progress(n + 1, len(entries))
+    if not recordings:
+        raise located(root / PARTITION_FILE, "no recordings selected",
+                      fix="List recordings in partition.csv.")
+    return Corpus(root, recordings, dims, targets, report)

@@ -1,0 +1,76 @@
+"""The sequence regressor: input projection → pre-block → RNN → MLP head, one output per step.
+
+The three model families differ only in the pre-block, picked by name from :data:`PRE_BLOCKS`:
+
+- ``rnn``: none (the MuSe baseline LSTM/GRU);
+- ``attn-rnn``: multi-head self-attention with residual + LayerNorm, then the RNN;
+- ``gcnn-rnn``: a gated 1-D convolution, then the RNN.
+
+A model is rebuilt from ``(ModelConfig, d_in, n_targets)``, which every checkpoint stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from emotrace.config import ModelConfig
+from emotrace.models.blocks import RNN, GatedConv, InputProjection, MLPHead, SelfAttention
+
+
+def _none(cfg: ModelConfig) -> tuple[nn.Module, int]:
+    return nn.Identity(), cfg.hidden
+
+
+def _attention(cfg: ModelConfig) -> tuple[nn.Module, int]:
+    return SelfAttention(cfg.hidden, cfg.heads, cfg.dropout, causal=not cfg.bidirectional), cfg.hidden
+
+
+def _gated_conv(cfg: ModelConfig) -> tuple[nn.Module, int]:
+    block = GatedConv(cfg.hidden, cfg.channels, cfg.kernel, causal=not cfg.bidirectional)
+    return block, cfg.channels
+
+
+PRE_BLOCKS: dict[str, Callable[[ModelConfig], tuple[nn.Module, int]]] = {
+    "rnn": _none,
+    "attn-rnn": _attention,
+    "gcnn-rnn": _gated_conv,
+}
+
+
+class SequenceRegressor(nn.Module):
+    def __init__(self, cfg: ModelConfig, d_in: int, n_targets: int):
+        super().__init__()
+        self.cfg, self.d_in, self.n_targets = cfg, d_in, n_targets
+        self.proj = InputProjection(d_in, cfg.hidden, cfg.dropout)
+        self.pre, d_pre = PRE_BLOCKS[cfg.name](cfg)
+        self.rnn = RNN(d_pre, cfg.hidden, cfg.layers, cell=cfg.cell,
+                       bidirectional=cfg.bidirectional, dropout=cfg.dropout)
+        self.head = MLPHead(self.rnn.d_out, cfg.head_hidden, n_targets, cfg.dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, T, d_in)``, ``mask`` ``(B, T)`` → predictions ``(B, T, n_targets)``."""
+        h = self.proj(x, mask)
+        if not isinstance(self.pre, nn.Identity):
+            h = self.pre(h, mask)
+        h = self.rnn(h, mask)
+        return self.head(h, mask)
+
+    def model_args(self) -> dict:
+        """Everything needed to rebuild this module (stored in checkpoints)."""
+        return {"config": self.cfg.model_dump(mode="json"), "d_in": self.d_in,
+                "n_targets": self.n_targets}
+
+
+def build_model(cfg: ModelConfig, d_in: int, n_targets: int) -> SequenceRegressor:
+    return SequenceRegressor(cfg, d_in, n_targets)
+
+
+def from_args(args: dict) -> SequenceRegressor:
+    return SequenceRegressor(ModelConfig.model_validate(args["config"]), args["d_in"],
+                             args["n_targets"])
+
+
+MODELS = tuple(PRE_BLOCKS)

@@ -1,0 +1,99 @@
+"""The run directory (fixed by DESIGN.md)::
+
+    RUN/config.yaml          the RunConfig
+    RUN/checkpoint.pt        self-describing checkpoint (plain tensors and builtins only)
+    RUN/metrics.json         devel metrics of the kept seed, every seed's, timings
+    RUN/predictions/<partition>/<recording_id>.csv   timestamp, value
+    RUN/eval_<partition>.json                          written by ``evaluate``
+
+Checkpoints are loaded with ``torch.load(weights_only=True)``: no pickled classes, so they load
+in any later PyTorch and can't execute code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from emotrace import __version__
+from emotrace.config import RunConfig
+from emotrace.data.normalise import Standardizer
+from emotrace.errors import EmotraceError
+from emotrace.fileio import atomic_path
+from emotrace.models import SequenceRegressor, from_args
+
+CHECKPOINT_FORMAT = "emotrace-checkpoint-1"
+CONFIG, CHECKPOINT, METRICS, PREDICTIONS, STATE = (
+    "config.yaml", "checkpoint.pt", "metrics.json", "predictions", "train_state.pt")
+
+
+@dataclass
+class Run:
+    path: Path
+    config: RunConfig
+    model: SequenceRegressor
+    standardizer: Standardizer
+    feature_dims: dict[str, int]
+    metrics: dict
+
+
+def save_checkpoint(path: Path, *, config: RunConfig, model: SequenceRegressor,
+                    standardizer: Standardizer, feature_dims: dict[str, int], optimizer: dict,
+                    scheduler: dict, rng: dict, epoch: int, seed: int) -> None:
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "emotrace_version": __version__,
+        "config": config.model_dump(mode="json"),
+        "model_args": model.model_args(),
+        "model": model.state_dict(),
+        "normaliser": standardizer.state(),
+        "feature_dims": dict(feature_dims),
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "rng": rng,
+        "epoch": epoch,
+        "seed": seed,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+def load_run(path: Path | str) -> Run:
+    """Load a finished run: config, model (in eval mode), standardiser and metrics."""
+    path = Path(path)
+    if not path.is_dir():
+        raise EmotraceError(f"{path}: run folder not found. Pass the --out folder of a finished "
+                            f"`emotrace train`.")
+    for name in (CONFIG, CHECKPOINT):
+        if not (path / name).exists():
+            hint = (" The run was interrupted; finish it with `emotrace train ... --resume`."
+                    if (path / STATE).exists() else "")
+            raise EmotraceError(f"{path / name}: missing, so {path} is not a finished run.{hint}")
+    config = RunConfig.load(path / CONFIG)
+    try:
+        ckpt = torch.load(path / CHECKPOINT, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise EmotraceError(f"{path / CHECKPOINT}: not a readable emotrace checkpoint "
+                            f"({type(e).__name__}). Retrain the run.") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise EmotraceError(f"{path / CHECKPOINT}: not an emotrace checkpoint of format "
+                            f"{CHECKPOINT_FORMAT!r}. Retrain the run with this version.")
+    if ckpt["config"] != config.model_dump(mode="json"):
+        raise EmotraceError(f"{path / CONFIG}: does not match {path / CHECKPOINT} (the files come "
+                            f"from different runs). Restore the original config.yaml or retrain.")
+    model = from_args(ckpt["model_args"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise EmotraceError(f"{path / CHECKPOINT}: the weights do not fit the model described in "
+                            f"the checkpoint ({first}). Retrain the run.") from None
+    model.eval()
+    metrics = {}
+    if (path / METRICS).exists():
+        metrics = json.loads((path / METRICS).read_text())
+    return Run(path, config, model, Standardizer.from_state(ckpt["normaliser"]),
+               dict(ckpt["feature_dims"]), metrics)

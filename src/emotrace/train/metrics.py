@@ -1,0 +1,108 @@
+"""Evaluation metrics for time-continuous predictions (NumPy).
+
+All functions ignore steps whose truth is NaN. "Global" metrics are computed over the
+concatenation of all recordings, as the MuSe challenges did; ``*_per_recording`` is the mean of
+the per-recording values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _finite(truth: np.ndarray, prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    truth = np.asarray(truth, dtype=np.float64).ravel()
+    prediction = np.asarray(prediction, dtype=np.float64).ravel()
+    if truth.shape != prediction.shape:
+        raise ValueError(f"truth has {truth.size} values, prediction {prediction.size}")
+    keep = np.isfinite(truth)
+    return truth[keep], prediction[keep]
+
+
+def ccc(truth: Sequence[float] | np.ndarray, prediction: Sequence[float] | np.ndarray) -> float:
+    r"""Concordance correlation coefficient.
+
+    .. math::
+
+        \text{CCC} = \frac{2 \sigma_{y\hat{y}}}{\sigma_y^2 + \sigma_{\hat{y}}^2
+                     + (\mu_y - \mu_{\hat{y}})^2}
+
+    with population (biased) variances and covariance, as ``audmetric.concordance_cc``.
+    A constant prediction gives 0; so does an empty input.
+
+    >>> round(ccc([0, 1, 2], [0, 1, 2]), 4)
+    1.0
+    >>> round(ccc([0, 1, 2], [1, 2, 3]), 4)
+    0.6667
+    >>> ccc([0, 1, 2], [1, 1, 1])
+    0.0
+    """
+    y, p = _finite(np.asarray(truth), np.asarray(prediction))
+    if y.size == 0:
+        return 0.0
+    my, mp = y.mean(), p.mean()
+    cov = ((y - my) * (p - mp)).mean()
+    denom = y.var() + p.var() + (my - mp) ** 2
+    return float(2 * cov / denom) if denom > 0 else 0.0
+
+
+def pcc(truth: np.ndarray, prediction: np.ndarray) -> float:
+    r"""Pearson correlation :math:`\sigma_{y\hat{y}} / (\sigma_y \sigma_{\hat{y}})`; 0 if either
+    is constant.
+
+    >>> round(pcc([0, 1, 2], [1, 2, 4]), 4)
+    0.982
+    """
+    y, p = _finite(np.asarray(truth), np.asarray(prediction))
+    if y.size == 0:
+        return 0.0
+    sy, sp = y.std(), p.std()
+    if sy == 0 or sp == 0:
+        return 0.0
+    return float(((y - y.mean()) * (p - p.mean())).mean() / (sy * sp))
+
+
+def rmse(truth: np.ndarray, prediction: np.ndarray) -> float:
+    r""":math:`\sqrt{\frac{1}{N} \sum (y - \hat{y})^2}`.
+
+    >>> rmse([0, 0], [3, 4])
+    3.5355339059327378
+    """
+    y, p = _finite(np.asarray(truth), np.asarray(prediction))
+    return float(np.sqrt(((y - p) ** 2).mean())) if y.size else 0.0
+
+
+def ccc_per_recording(truths: Sequence[np.ndarray], predictions: Sequence[np.ndarray]) -> float:
+    """Mean over recordings of each recording's :func:`ccc`."""
+    values = [ccc(y, p) for y, p in zip(truths, predictions, strict=True)
+              if np.isfinite(np.asarray(y, dtype=float)).any()]
+    return float(np.mean(values)) if values else 0.0
+
+
+def is_binary(truths: Sequence[np.ndarray]) -> bool:
+    """True when every finite truth value is 0 or 1 and both occur."""
+    y = np.concatenate([np.asarray(t, dtype=float).ravel() for t in truths])
+    y = y[np.isfinite(y)]
+    return y.size > 0 and bool(np.isin(y, (0.0, 1.0)).all()) and len(np.unique(y)) == 2
+
+
+def evaluate(truths: Sequence[np.ndarray], predictions: Sequence[np.ndarray]) -> dict[str, float]:
+    """All metrics of one target over a list of recordings.
+
+    Returns ``ccc`` (global over the concatenated recordings), ``ccc_per_recording``, ``pcc``
+    and ``rmse``; binary (0/1) targets add ``auroc`` (prediction as score) and ``f1`` (threshold
+    0.5).
+    """
+    y = np.concatenate([np.asarray(t, dtype=float).ravel() for t in truths])
+    p = np.concatenate([np.asarray(t, dtype=float).ravel() for t in predictions])
+    out = {"ccc": ccc(y, p), "ccc_per_recording": ccc_per_recording(truths, predictions),
+           "pcc": pcc(y, p), "rmse": rmse(y, p)}
+    if is_binary(truths):
+        from sklearn.metrics import f1_score, roc_auc_score
+
+        yf, pf = _finite(y, p)
+        out["auroc"] = float(roc_auc_score(yf, pf))
+        out["f1"] = float(f1_score(yf, pf >= 0.5))
+    return out
