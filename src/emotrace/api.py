@@ -51,11 +51,32 @@ def _write_predictions(folder: Path, recs: list[Recording], preds: list[np.ndarr
 
 
 def _check_out(out: Path, resume: bool) -> None:
-    if (out / METRICS).exists() or (out / CHECKPOINT).exists():
+    if out.exists() and not out.is_dir():
+        raise EmotraceError(f"{out}: exists and is not a folder. Choose another --out.")
+    finished = (out / METRICS).exists() or (out / CHECKPOINT).exists()
+    if finished and not (out / STATE).exists():  # train_state.pt goes last when a run finishes
         raise EmotraceError(f"{out}: already holds a finished run. Choose another --out, or delete "
                             f"the folder to retrain.")
     if (out / STATE).exists() and not resume:
         raise EmotraceError(f"{out}: holds an interrupted run. Pass --resume to finish it, or "
+                            f"choose another --out.")
+
+
+def _check_same_config(path: Path, config: RunConfig) -> None:
+    """--resume must repeat the interrupted run's options (checked before config.yaml is
+    rewritten, so a wrong attempt leaves the folder as it was)."""
+    def flat(d: dict, prefix: str = "") -> dict:
+        out: dict = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    old, new = flat(RunConfig.load(path).model_dump(mode="json")), flat(config.model_dump(mode="json"))
+    diff = [f"{k}: {new.get(k)!r} now, {old.get(k)!r} in the run" for k in sorted(old.keys() | new.keys())
+            if old.get(k) != new.get(k)]
+    if diff:
+        raise EmotraceError(f"{path}: the interrupted run was started with other options "
+                            f"({'; '.join(diff)}). Repeat the original options with --resume, or "
                             f"choose another --out.")
 
 
@@ -77,6 +98,11 @@ def train(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
         config = RunConfig(data=DataConfig(features=features, targets=targets))
     out = Path(out)
     _check_out(out, resume)
+    if resume and (out / STATE).exists() and (out / CONFIG).exists():
+        _check_same_config(out / CONFIG, config)
+    if resume and out.is_dir():  # temporary files of writes that a kill cut short
+        for stale in out.rglob(".*.tmp"):
+            stale.unlink(missing_ok=True)
     dc = config.data
     if corpus is None:
         corpus = load_corpus(data, features=dc.features, targets=dc.targets, strict=dc.strict,
@@ -92,14 +118,16 @@ def train(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
     result = fit(config, _split(train_recs, std, dc), _split(devel_recs, std, dc),
                  state_path=out / STATE, resume=resume, on_event=on_event)
     best = result.best
-    save_checkpoint(out / CHECKPOINT, config=config, model=result.model, standardizer=std,
-                    feature_dims=corpus.feature_dims, optimizer=result.optimizer,
-                    scheduler=result.scheduler, rng=result.rng, epoch=best.best_epoch,
-                    seed=best.seed)
     for part in corpus.partitions():
         recs = corpus.partition(part)
         preds = predict_arrays(result.model, [std.transform(r, dc.features) for r in recs])
         _write_predictions(out / PREDICTIONS / part, recs, preds, dc.targets)
+    # checkpoint.pt, then metrics.json, then removing train_state.pt mark the run finished; a
+    # failure before that leaves an interrupted run that --resume completes.
+    save_checkpoint(out / CHECKPOINT, config=config, model=result.model, standardizer=std,
+                    feature_dims=corpus.feature_dims, optimizer=result.optimizer,
+                    scheduler=result.scheduler, rng=result.rng, epoch=best.best_epoch,
+                    seed=best.seed)
     single = len(dc.targets) == 1
 
     def per_target(m: dict) -> dict:

@@ -257,7 +257,8 @@ def expand_multi(argv: list[str], names: tuple[str, ...] = MULTI) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: runs the app, turns :class:`EmotraceError` into exit code 2.
+    """Entry point: runs the app, turns :class:`EmotraceError` (and an ``OSError`` that names a
+    file, e.g. permission denied) into exit code 2.
 
     Usage errors (unknown option, bad value) are reported by typer itself, also with exit code 2.
     """
@@ -270,9 +271,22 @@ def main(argv: list[str] | None = None) -> None:
             raise
         err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except OSError as e:
+        if debug:
+            raise
+        if e.filename is None:
+            _internal(e)
+        # a path the user gave cannot be read or written
+        err.print(f"[bold red]error:[/] {e.filename}: {e.strerror or e}. Check the path and its "
+                  f"permissions.", highlight=False, soft_wrap=True)
+        sys.exit(2)
     except Exception as e:  # noqa: BLE001
         if debug:
             raise
-        err.print(f"[bold red]internal error:[/] {type(e).__name__}: {e}. Rerun with --debug for "
-                  f"the traceback, and please report it.", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _internal(e)
+
+
+def _internal(e: Exception) -> None:
+    err.print(f"[bold red]internal error:[/] {type(e).__name__}: {e}. Rerun with --debug for "
+              f"the traceback, and please report it.", highlight=False, soft_wrap=True)
+    sys.exit(1)

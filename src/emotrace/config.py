@@ -133,8 +133,9 @@ def merge(base: dict, override: dict) -> dict:
     for k, v in override.items():
         if v is None:
             continue
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = merge(out[k], v)
+        if isinstance(v, dict):
+            base_k = out.get(k)
+            out[k] = merge(base_k if isinstance(base_k, dict) else {}, v)
         else:
             out[k] = v
     return out

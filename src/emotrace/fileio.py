@@ -5,6 +5,7 @@ A reader never sees a half-written file, even when the process is killed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -14,12 +15,21 @@ from pathlib import Path
 from typing import IO, Any
 
 
+@functools.cache
+def _umask() -> int:
+    """The process umask, read once (reading it means setting it, which is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path; on success rename it to ``path``, on failure delete it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
     os.close(fd)
     tmp_path = Path(tmp)
     try:

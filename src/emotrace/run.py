@@ -67,11 +67,14 @@ def load_run(path: Path | str) -> Run:
     if not path.is_dir():
         raise EmotraceError(f"{path}: run folder not found. Pass the --out folder of a finished "
                             f"`emotrace train`.")
+    if (path / STATE).exists():  # removed only after checkpoint.pt and metrics.json are written
+        raise EmotraceError(f"{path}: the run was interrupted before it finished (it still holds "
+                            f"{STATE}). Finish it with `emotrace train ... --resume` and the same "
+                            f"options.")
     for name in (CONFIG, CHECKPOINT):
         if not (path / name).exists():
-            hint = (" The run was interrupted; finish it with `emotrace train ... --resume`."
-                    if (path / STATE).exists() else "")
-            raise EmotraceError(f"{path / name}: missing, so {path} is not a finished run.{hint}")
+            raise EmotraceError(f"{path / name}: missing, so {path} is not a finished run. Pass "
+                                f"the --out folder of a finished `emotrace train`.")
     config = RunConfig.load(path / CONFIG)
     try:
         ckpt = torch.load(path / CHECKPOINT, weights_only=True)
@@ -88,7 +91,8 @@ def load_run(path: Path | str) -> Run:
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
-        first = str(e).splitlines()[0]
+        lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+        first = lines[1] if len(lines) > 1 else lines[0]  # line 0 only says "Error(s) in loading"
         raise EmotraceError(f"{path / CHECKPOINT}: the weights do not fit the model described in "
                             f"the checkpoint ({first}). Retrain the run.") from None
     model.eval()

@@ -8,6 +8,7 @@ rewritten; an unwritable corpus folder simply goes uncached.
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,8 +48,8 @@ def cached_table(root: Path, path: Path, key: str, parse: Callable[[], Table],
                         first = (int(z["first_line"]), str(z["first_column"]))
                     return Table(path, z["timestamps"], [str(n) for n in z["names"]], z["values"],
                                  int(z["nonfinite"]), first)
-        except (OSError, KeyError, ValueError):
-            pass
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            pass  # a corrupt or foreign entry is re-parsed and overwritten
     table = parse()
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)

@@ -36,9 +36,32 @@ def _header(path: Path) -> list[str]:
                       "metadata/partition.csv.")
     if path.stat().st_size == 0:
         raise located(path, "the file is empty", fix="Write a header line and at least one row.")
-    with open(path, encoding="utf-8-sig") as f:
-        first = f.readline().strip()
+    with open(path, "rb") as f:
+        raw = f.readline()
+    try:
+        first = raw.decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        raise located(path, "the header is not UTF-8 text", line=1,
+                      fix="Save the file as UTF-8 CSV text.") from None
     return [c.strip().strip('"').strip() for c in first.split(",")]
+
+
+def ragged_line(path: Path) -> tuple[int, int, int] | None:
+    """The first line whose number of cells differs from the header's (diagnostic path only).
+
+    Returns ``(line, cells, header_cells)``, or ``None`` when every line has the header's count.
+    """
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        expected = None
+        for number, text in enumerate(f, start=1):
+            if not text.strip():
+                continue
+            n = text.count(",") + 1
+            if expected is None:
+                expected = n
+            elif n != expected:
+                return number, n, expected
+    return None
 
 
 def _bad_cell(path: Path, column: pa.ChunkedArray, name: str) -> EmotraceError:
@@ -98,8 +121,13 @@ def read_table(path: Path | str, *, skip: tuple[str, ...] = (), value_columns: l
             convert_options=pacsv.ConvertOptions(include_columns=["timestamp", *names]),
         )
     except pa.ArrowInvalid as e:
+        ragged = ragged_line(path)
+        if ragged is not None:
+            line, n, expected = ragged
+            raise located(path, f"{n} cells, but the header has {expected} columns", line=line,
+                          fix="Every row needs as many comma-separated cells as the header.") from None
         msg = str(e).split("\n")[0]
-        raise located(path, f"cannot be parsed as CSV ({msg})",
+        raise located(path, f"cannot be parsed as CSV ({msg[:200]})",
                       fix="Every row needs as many comma-separated cells as the header.") from None
     if table.num_rows == 0:
         raise located(path, "the file has a header but no rows", line=2,

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from emotrace.data.cache import cached_table
 from emotrace.data.corpus import PARTITIONS, Corpus, FeatureReport, LoadReport, Recording
-from emotrace.data.csvio import Table, check_timeline, read_table, write_table
+from emotrace.data.csvio import Table, _header, check_timeline, ragged_line, read_table, write_table
 from emotrace.errors import EmotraceError, located
 
 FEATURES = "feature_segments"
@@ -44,9 +45,19 @@ def read_partition(root: Path) -> list[Entry]:
                       fix="A corpus needs metadata/partition.csv with columns Id,Partition[,Subject].")
     if path.stat().st_size == 0:
         raise located(path, "the file is empty", fix="Write the header Id,Partition[,Subject].")
-    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-        column_types={"Id": "string", "Partition": "string", "Subject": "string"},
-        strings_can_be_null=True))
+    _header(path)  # a header that is not UTF-8 is named as such
+    try:
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            column_types={"Id": "string", "Partition": "string", "Subject": "string"},
+            strings_can_be_null=True))
+    except (pa.ArrowInvalid, UnicodeDecodeError) as e:  # ragged rows, or text that is not UTF-8
+        ragged = ragged_line(path)
+        if ragged is not None:
+            line, n, expected = ragged
+            raise located(path, f"{n} cells, but the header has {expected} columns", line=line,
+                          fix="Write one recording per row as Id,Partition[,Subject].") from None
+        raise located(path, f"cannot be read as UTF-8 CSV ({str(e).splitlines()[0][:200]})",
+                      fix="Save it as UTF-8 CSV text with the header Id,Partition[,Subject].") from None
     cols = {c.strip(): c for c in table.column_names}
     for need in ("Id", "Partition"):
         if need not in cols:

@@ -35,7 +35,7 @@ def ccc(truth: Sequence[float] | np.ndarray, prediction: Sequence[float] | np.nd
     >>> round(ccc([0, 1, 2], [0, 1, 2]), 4)
     1.0
     >>> round(ccc([0, 1, 2], [1, 2, 3]), 4)
-    0.6667
+    0.5714
     >>> ccc([0, 1, 2], [1, 1, 1])
     0.0
     """
