@@ -27,7 +27,7 @@ def _one(job: tuple[str, dict]) -> dict:
     data, cfg = job
     cfg = RunConfig.model_validate(cfg)
     with tempfile.TemporaryDirectory() as tmp:
-        m = emotrace.train(data, out=Path(tmp) / "run", config=cfg)
+        m = emotrace.fit(data, out=Path(tmp) / "run", config=cfg)
     return {"config": cfg.model_dump(mode="json"), "devel": m["devel"],
             "seconds": m["train_seconds"], "epochs": m["epochs"], "best_epoch": m["best_epoch"]}
 

@@ -74,7 +74,7 @@ def time_to(history: list[dict], target: float) -> float | None:
 
 def run(data: str, cfg: RunConfig, steps: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        m = emotrace.train(data, out=Path(tmp) / "run", config=cfg)
+        m = emotrace.fit(data, out=Path(tmp) / "run", config=cfg)
     h = m["seeds"][0]["history"]
     per_epoch = h[-1]["seconds"] / len(h)
     return {"devel_ccc": m["devel"]["ccc"], "epochs": len(h), "s_per_epoch": per_epoch,

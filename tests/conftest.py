@@ -39,7 +39,7 @@ def run_template(corpus_template, tmp_path_factory) -> Path:
     import emotrace
 
     out = tmp_path_factory.mktemp("run") / "run"
-    emotrace.train(corpus_template, out=out, config=TINY_CONFIG)
+    emotrace.fit(corpus_template, out=out, config=TINY_CONFIG)
     return out
 
 

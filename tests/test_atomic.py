@@ -1,5 +1,5 @@
 """Nothing in a run folder is left half-written when a run fails or is killed (emotrace.fileio,
-and how emotrace.api.train uses it).
+and how emotrace.api.fit uses it).
 
 What "complete" means here:
 
@@ -112,7 +112,7 @@ def test_error_during_training_leaves_no_finished_files(corpus, tmp_path):
             raise EmotraceError("stop here")
 
     with pytest.raises(EmotraceError, match="stop here"):
-        emotrace.train(corpus, out=out, config=config, on_event=fail)
+        emotrace.fit(corpus, out=out, config=config, on_event=fail)
     assert not (out / "checkpoint.pt").exists()
     assert not (out / "metrics.json").exists()
     assert not (out / "predictions").exists()
@@ -138,11 +138,11 @@ def test_error_while_writing_predictions_leaves_no_checkpoint(corpus, tmp_path, 
 
     monkeypatch.setattr(emotrace.api, "_write_predictions", flaky)
     with pytest.raises(EmotraceError, match="cannot write"):
-        emotrace.train(corpus, out=out, config=TINY_CONFIG)
+        emotrace.fit(corpus, out=out, config=TINY_CONFIG)
     assert not (out / "checkpoint.pt").exists() and not (out / "metrics.json").exists()
     check_complete(out)
     monkeypatch.setattr(emotrace.api, "_write_predictions", real)
-    emotrace.train(corpus, out=out, config=TINY_CONFIG, resume=True)
+    emotrace.fit(corpus, out=out, config=TINY_CONFIG, resume=True)
     assert load_run(out).metrics["best_seed"] == 0
 
 
@@ -159,14 +159,14 @@ def test_killed_between_checkpoint_and_metrics_can_resume(corpus, tmp_path, monk
 
     monkeypatch.setattr(emotrace.api, "write_json", killed)
     with pytest.raises(KeyboardInterrupt):
-        emotrace.train(corpus, out=out, config=TINY_CONFIG)
+        emotrace.fit(corpus, out=out, config=TINY_CONFIG)
     assert (out / "checkpoint.pt").exists() and (out / "train_state.pt").exists()
     with pytest.raises(EmotraceError, match="interrupted.*--resume"):
         load_run(out)
     with pytest.raises(EmotraceError, match="--resume"):
-        emotrace.train(corpus, out=out, config=TINY_CONFIG)
+        emotrace.fit(corpus, out=out, config=TINY_CONFIG)
     monkeypatch.setattr(emotrace.api, "write_json", real)
-    metrics = emotrace.train(corpus, out=out, config=TINY_CONFIG, resume=True)
+    metrics = emotrace.fit(corpus, out=out, config=TINY_CONFIG, resume=True)
     assert not (out / "train_state.pt").exists()
     assert load_run(out).metrics == json.loads(json.dumps(metrics))
 
@@ -175,7 +175,7 @@ def test_ctrl_c_in_the_cli_exits_130_without_traceback(capsys, corpus, tmp_path,
     def interrupted(*a, **kw):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(emotrace.api, "fit", interrupted)
+    monkeypatch.setattr(emotrace.api, "train_seeds", interrupted)
     code, _, err = run_cli(capsys, "train", "--data", corpus, "--features", "audio", "--target",
                            "arousal", "--out", tmp_path / "run", "--quiet")
     assert code == 130

@@ -312,8 +312,6 @@ def test_config_not_a_mapping(capsys, corpus, tmp_path):
     _train_with_config(capsys, corpus, tmp_path, "- audio\n- arousal\n", names=("mapping",))
 
 
-@pytest.mark.xfail(strict=True, reason="bug reported for config.py: read_yaml lets "
-                   "UnicodeDecodeError through, so the CLI reports an internal error (exit 1)")
 def test_config_not_utf8(capsys, corpus, tmp_path):
     config = tmp_path / "config.yaml"
     config.write_bytes(b"data:\n  features: [au\xe9dio]\n  targets: [arousal]\n")
@@ -390,7 +388,7 @@ def test_resume_with_other_options(capsys, corpus, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        emotrace.train(corpus, out=out, config=config, on_event=stop)
+        emotrace.fit(corpus, out=out, config=config, on_event=stop)
     before = (out / "config.yaml").read_text()
     bad(capsys, *train_args(corpus, out, "--epochs", "5", "--resume"),
         names=(out / "config.yaml", "train.epochs: 5 now, 3 in the run", "--resume"))
@@ -420,7 +418,7 @@ def test_checkpoint_from_another_run(capsys, corpus, tiny_run, tmp_path):
     other = tmp_path / "other"
     config = TINY_CONFIG.model_copy(deep=True)
     config.data.features = ["video"]
-    emotrace.train(corpus, out=other, config=config)
+    emotrace.fit(corpus, out=other, config=config)
     shutil.copy(other / "checkpoint.pt", tiny_run / "checkpoint.pt")
     bad(capsys, "evaluate", "--run", tiny_run, "--data", corpus, "--quiet",
         names=(tiny_run / "config.yaml", tiny_run / "checkpoint.pt", "different runs"))
@@ -432,7 +430,7 @@ def test_checkpoint_weights_of_another_model(capsys, corpus, tiny_run, tmp_path)
     other = tmp_path / "other"
     config = TINY_CONFIG.model_copy(deep=True)
     config.model.hidden = 12
-    emotrace.train(corpus, out=other, config=config)
+    emotrace.fit(corpus, out=other, config=config)
     mine = torch.load(tiny_run / "checkpoint.pt", weights_only=True)
     theirs = torch.load(other / "checkpoint.pt", weights_only=True)
     mine["model"] = theirs["model"]

@@ -135,7 +135,7 @@ def _normaliser(run: Path) -> dict:
 
 def test_training_fits_standardisation_on_train_only(corpus, tmp_path):
     first = tmp_path / "first"
-    emotrace.train(corpus, out=first, config=TINY_CONFIG)
+    emotrace.fit(corpus, out=first, config=TINY_CONFIG)
     before = _normaliser(first)["audio"]
     train = load_corpus(corpus, features=["audio"], targets=["arousal"]).partition("train")
     x = np.concatenate([r.features["audio"] for r in train]).astype(np.float64)
@@ -151,7 +151,7 @@ def test_training_fits_standardisation_on_train_only(corpus, tmp_path):
             scaled.append(",".join(cells[:2] + [str(100 * float(v) + 50) for v in cells[2:]]))
         write_lines(path, scaled)
     second = tmp_path / "second"
-    emotrace.train(corpus, out=second, config=TINY_CONFIG)
+    emotrace.fit(corpus, out=second, config=TINY_CONFIG)
     after = _normaliser(second)["audio"]
     assert torch.equal(before["mean"], after["mean"]) and torch.equal(before["std"], after["std"])
     # control: statistics over all partitions would have moved

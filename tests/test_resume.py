@@ -1,5 +1,5 @@
 """``--resume`` after an interruption gives the same result as an uninterrupted run
-(emotrace.train.trainer.fit), and the same seed gives identical predictions.
+(emotrace.train.trainer.train_seeds), and the same seed gives identical predictions.
 
 The interruption is deterministic: an ``on_event`` callback raises KeyboardInterrupt at a chosen
 (seed, epoch). The callback runs before that epoch's state is saved, so the resumed run repeats
@@ -17,7 +17,7 @@ from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from emotrace.data.muse import load_corpus
 from emotrace.data.normalise import Standardizer
 from emotrace.train.predict import predict_arrays
-from emotrace.train.trainer import FitResult, Split, fit
+from emotrace.train.trainer import FitResult, Split, train_seeds
 
 CONFIG = RunConfig(
     data=DataConfig(features=["audio", "video"], targets=["arousal", "valence"], win=20, hop=10),
@@ -43,7 +43,7 @@ def splits(corpus_template) -> tuple[Split, Split]:
 @pytest.fixture(scope="module")
 def straight(splits, tmp_path_factory) -> FitResult:
     state = tmp_path_factory.mktemp("straight") / "train_state.pt"
-    return fit(CONFIG, *splits, state_path=state)
+    return train_seeds(CONFIG, *splits, state_path=state)
 
 
 def without_timing(result: FitResult) -> list[dict]:
@@ -79,12 +79,12 @@ def test_resume_gives_the_same_result(splits, straight, tmp_path, stop):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fit(CONFIG, *splits, state_path=state, on_event=interrupt)
+        train_seeds(CONFIG, *splits, state_path=state, on_event=interrupt)
     assert state.exists()
     saved = torch.load(state, weights_only=True)
     assert len(saved["done"]) == stop[0]  # the interruption really happened where intended
 
-    resumed = fit(CONFIG, *splits, state_path=state, resume=True)
+    resumed = train_seeds(CONFIG, *splits, state_path=state, resume=True)
     assert without_timing(resumed) == without_timing(straight)
     assert resumed.best_index == straight.best_index
     assert_same_state(resumed.model.state_dict(), straight.model.state_dict())
@@ -104,15 +104,15 @@ def test_resume_refuses_another_config(splits, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fit(CONFIG, *splits, state_path=state, on_event=interrupt)
+        train_seeds(CONFIG, *splits, state_path=state, on_event=interrupt)
     other = CONFIG.model_copy(deep=True)
     other.train.lr = 0.01
     with pytest.raises(EmotraceError, match="another configuration"):
-        fit(other, *splits, state_path=state, resume=True)
+        train_seeds(other, *splits, state_path=state, resume=True)
 
 
 def test_same_seed_gives_identical_predictions(splits, straight, tmp_path):
-    again = fit(CONFIG, *splits)
+    again = train_seeds(CONFIG, *splits)
     assert without_timing(again) == without_timing(straight)
     xs = splits[0].xs + splits[1].xs
     for a, b in zip(predict_arrays(again.model, xs), predict_arrays(straight.model, xs), strict=True):
@@ -122,7 +122,7 @@ def test_same_seed_gives_identical_predictions(splits, straight, tmp_path):
 def test_another_seed_gives_other_predictions(splits, straight):
     other = CONFIG.model_copy(deep=True)
     other.train.seed, other.train.seeds, other.train.epochs = 7, 1, 1
-    result = fit(other, *splits)
+    result = train_seeds(other, *splits)
     xs = splits[1].xs
     assert not np.array_equal(predict_arrays(result.model, xs)[0],
                               predict_arrays(straight.model, xs)[0])

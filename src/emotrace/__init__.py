@@ -4,21 +4,49 @@ The public API is flat::
 
     import emotrace
     corpus = emotrace.load_corpus("corpora/ceap", features=["head", "eye", "lum"])
-    metrics = emotrace.train("corpora/ceap", features=["head", "eye", "lum"],
-                             targets=["arousal"], out="runs/a1")
+    metrics = emotrace.fit("corpora/ceap", features=["head", "eye", "lum"],
+                           targets=["arousal"], out="runs/a1")
     emotrace.evaluate("runs/a1", "corpora/ceap", partition="devel")
     emotrace.ccc([1, 2, 3], [1, 2, 4])
+
+Names are imported on first use, so ``import emotrace`` (and ``emotrace --help``) stays fast and
+does not load torch until a model is needed.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from emotrace.api import evaluate, predict, train  # noqa: E402
-from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from emotrace.data.muse import load_corpus  # noqa: E402
-from emotrace.errors import EmotraceError  # noqa: E402
-from emotrace.train.metrics import ccc, ccc_per_recording, pcc, rmse  # noqa: E402
+_API = {
+    "fit": "emotrace.api", "evaluate": "emotrace.api", "predict": "emotrace.api",
+    "load_corpus": "emotrace.data.muse",
+    "DataConfig": "emotrace.config", "ModelConfig": "emotrace.config",
+    "RunConfig": "emotrace.config", "TrainConfig": "emotrace.config",
+    "EmotraceError": "emotrace.errors",
+    "ccc": "emotrace.train.metrics", "ccc_per_recording": "emotrace.train.metrics",
+    "pcc": "emotrace.train.metrics", "rmse": "emotrace.train.metrics",
+}
 
 __all__ = [
     "DataConfig", "EmotraceError", "ModelConfig", "RunConfig", "TrainConfig", "__version__",
-    "ccc", "ccc_per_recording", "evaluate", "load_corpus", "pcc", "predict", "rmse", "train",
+    "ccc", "ccc_per_recording", "evaluate", "fit", "load_corpus", "pcc", "predict", "rmse",
 ]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'emotrace' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from emotrace.api import evaluate, fit, predict
+    from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from emotrace.data.muse import load_corpus
+    from emotrace.errors import EmotraceError
+    from emotrace.train.metrics import ccc, ccc_per_recording, pcc, rmse

@@ -1,4 +1,4 @@
-"""The Python API behind the command line: train, evaluate, predict.
+"""The Python API behind the command line: fit, evaluate, predict.
 
 Each function takes paths and typed options, returns plain dicts, and raises
 :class:`~emotrace.errors.EmotraceError` for anything the user can fix.
@@ -31,7 +31,7 @@ from emotrace.run import (
 )
 from emotrace.train.metrics import evaluate as evaluate_metrics
 from emotrace.train.predict import predict_arrays
-from emotrace.train.trainer import EpochEvent, Split, fit
+from emotrace.train.trainer import EpochEvent, Split, train_seeds
 
 
 def _split(recs: list[Recording], std: Standardizer, cfg: DataConfig) -> Split:
@@ -80,7 +80,7 @@ def _check_same_config(path: Path, config: RunConfig) -> None:
                             f"choose another --out.")
 
 
-def train(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
+def fit(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
           features: list[str] | None = None, targets: list[str] | None = None,
           resume: bool = False, on_event: Callable[[EpochEvent], None] | None = None,
           on_load: Callable[[int, int], None] | None = None,
@@ -115,7 +115,7 @@ def train(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / CONFIG)
     start = time.perf_counter()
-    result = fit(config, _split(train_recs, std, dc), _split(devel_recs, std, dc),
+    result = train_seeds(config, _split(train_recs, std, dc), _split(devel_recs, std, dc),
                  state_path=out / STATE, resume=resume, on_event=on_event)
     best = result.best
     for part in corpus.partitions():

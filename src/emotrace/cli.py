@@ -176,7 +176,7 @@ def train(
             p.update(task, completed=e.epoch, info=f"loss {e.train_loss:.3f} devel ccc "
                      f"{e.devel_ccc:.3f} best {e.best_ccc:.3f}")
 
-        metrics = emotrace.train(data, out=out, config=cfg, resume=resume, on_event=on_event,
+        metrics = emotrace.fit(data, out=out, config=cfg, resume=resume, on_event=on_event,
                                  on_load=_loader(p, "load"))
     _warn(metrics["warnings"])
     err.print(f"devel: {json.dumps(metrics['devel'])}  (best seed {metrics['best_seed']}, "

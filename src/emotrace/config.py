@@ -27,9 +27,21 @@ class DataConfig(_Strict):
     features: list[str] = Field(min_length=1)
     targets: list[str] = Field(min_length=1)
     win: int = Field(0, ge=0, description="training window in steps; 0 = whole recordings")
-    hop: int = Field(50, ge=1, description="hop between training windows in steps")
+    hop: int | None = Field(None, ge=1, description="hop between training windows in steps; "
+                            "default win // 2")
     standardize: bool = True
     strict: bool = False
+
+    @model_validator(mode="after")
+    def _hop_within_window(self) -> DataConfig:
+        if self.win and self.hop is not None and self.hop > self.win:
+            raise ValueError(f"hop ({self.hop}) is longer than the window ({self.win}), so some "
+                             f"steps would never be trained on; use a hop <= win")
+        return self
+
+    @property
+    def window_hop(self) -> int:
+        return self.hop if self.hop is not None else max(self.win // 2, 1)
 
 
 class ModelConfig(_Strict):
@@ -115,6 +127,8 @@ def read_yaml(path: Path | str) -> dict:
         raise EmotraceError(f"{path}: config file not found. Check the path.")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise EmotraceError(f"{path}: not UTF-8 text (byte {e.start}). Save the file as UTF-8.") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark else ""

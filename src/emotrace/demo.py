@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from emotrace.api import evaluate, train
+from emotrace.api import evaluate, fit
 from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from emotrace.datasets import synthetic
 
@@ -32,7 +32,7 @@ def run_demo(out: Path | str | None = None, *, progress=None) -> list[dict]:
         if progress is not None:
             progress.update(task, completed=e.epoch, info=f"devel ccc {e.devel_ccc:.3f}")
 
-    train(corpus_dir, out=run_dir, config=DEMO_CONFIG, on_event=on_event)
+    fit(corpus_dir, out=run_dir, config=DEMO_CONFIG, on_event=on_event)
     rows = []
     for part in ("devel", "test"):
         result = evaluate(run_dir, corpus_dir, partition=part)

@@ -103,7 +103,7 @@ def _seed_result(d: dict) -> SeedResult:
     return SeedResult(**d)
 
 
-def fit(config: RunConfig, train: Split, devel: Split, *, state_path: Path | None = None,
+def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Path | None = None,
         resume: bool = False, on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
     """Train ``config.train.seeds`` models and keep the best on devel.
 
@@ -115,7 +115,7 @@ def fit(config: RunConfig, train: Split, devel: Split, *, state_path: Path | Non
         raise EmotraceError("the train partition has no recordings; a model needs training data.")
     if tc.threads:
         torch.set_num_threads(tc.threads)
-    windows = make_windows(train.xs, train.ys, win=config.data.win, hop=config.data.hop)
+    windows = make_windows(train.xs, train.ys, win=config.data.win, hop=config.data.window_hop)
     loss_fn = LOSSES[tc.loss]
     d_in, n_targets = train.xs[0].shape[1], len(targets)
     seeds = [tc.seed + i for i in range(tc.seeds)]
