@@ -4,7 +4,8 @@
         --set model.hidden=32,64 train.loss=ccc,ccc-batch --out benchmarks/out/sweep_arousal.jsonl
 
 Every combination of the ``--set`` values is trained once per seed (``train.seeds=1`` with
-``train.seed=s``), two runs at a time with one torch thread each. Prints mean ± std of devel CCC.
+``train.seed=s``), two runs at a time with one torch thread each. Prints a markdown table of
+mean ± std (population) over seeds of the devel ``ccc`` and ``ccc_per_recording``.
 """
 
 from __future__ import annotations
@@ -68,16 +69,19 @@ def main() -> None:
             for r in results:
                 f.write(json.dumps(r) + "\n")
     per = len(args.seeds)
+    print("| configuration | target | ccc | ccc_per_recording | s per seed | epochs |")
+    print("|---|---|---|---|---|---|")
     for i, combo in enumerate(combos):
         rs = results[i * per : (i + 1) * per]
         name = " ".join(f"{k}={v}" for (k, _), v in zip(axes, combo, strict=True)) or "defaults"
         for t in args.target:
-            c = np.array([r["devel"][t]["ccc"] if len(args.target) > 1 else r["devel"]["ccc"]
-                          for r in rs])
+            dev = [r["devel"][t] if len(args.target) > 1 else r["devel"] for r in rs]
+            c = np.array([d["ccc"] for d in dev])
+            cr = np.array([d["ccc_per_recording"] for d in dev])
             sec = np.mean([r["seconds"] for r in rs])
-            print(f"{name:60s} {t:8s} ccc {c.mean():.4f} ± {c.std():.4f}  ({sec:.0f} s/seed)",
-                  flush=True)
-
+            ep = np.mean([r["epochs"] for r in rs])
+            print(f"| {name} | {t} | {c.mean():.3f} ± {c.std():.3f} | {cr.mean():.3f} ± "
+                  f"{cr.std():.3f} | {sec:.0f} | {ep:.0f} |", flush=True)
 
 if __name__ == "__main__":
     main()

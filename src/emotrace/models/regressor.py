@@ -1,5 +1,8 @@
 """The sequence regressor: input projection → pre-block → RNN → MLP head, one output per step.
 
+The head's output is mapped to label units by a fixed affine transform whose mean and std the
+trainer sets from the train labels (``out_mean``, ``out_std`` buffers).
+
 The three model families differ only in the pre-block, picked by name from :data:`PRE_BLOCKS`:
 
 - ``rnn``: none (the MuSe baseline LSTM/GRU);
@@ -49,6 +52,10 @@ class SequenceRegressor(nn.Module):
         self.rnn = RNN(d_pre, cfg.hidden, cfg.layers, cell=cfg.cell,
                        bidirectional=cfg.bidirectional, dropout=cfg.dropout)
         self.head = MLPHead(self.rnn.d_out, cfg.head_hidden, n_targets, cfg.dropout)
+        # Output scale: the head predicts standardised targets; these buffers (set from the train
+        # labels by the trainer, saved in the state_dict) map them back to label units.
+        self.register_buffer("out_mean", torch.zeros(n_targets))
+        self.register_buffer("out_std", torch.ones(n_targets))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``x`` ``(B, T, d_in)``, ``mask`` ``(B, T)`` → predictions ``(B, T, n_targets)``."""
@@ -56,7 +63,12 @@ class SequenceRegressor(nn.Module):
         if not isinstance(self.pre, nn.Identity):
             h = self.pre(h, mask)
         h = self.rnn(h, mask)
-        return self.head(h, mask)
+        return self.head(h, mask) * self.out_std + self.out_mean
+
+    def set_output_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Predict ``mean + std * z``: the network learns targets on a unit scale."""
+        self.out_mean.copy_(mean)
+        self.out_std.copy_(std)
 
     def model_args(self) -> dict:
         """Everything needed to rebuild this module (stored in checkpoints)."""

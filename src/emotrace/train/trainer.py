@@ -119,6 +119,10 @@ def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Pa
     loss_fn = LOSSES[tc.loss]
     d_in, n_targets = train.xs[0].shape[1], len(targets)
     seeds = [tc.seed + i for i in range(tc.seeds)]
+    y = np.concatenate(train.ys, axis=0)
+    y_mean = torch.from_numpy(np.nan_to_num(np.nanmean(y, axis=0)).astype(np.float32))
+    y_std = torch.from_numpy(np.nan_to_num(np.nanstd(y, axis=0), nan=1.0).astype(np.float32))
+    y_std[y_std < 1e-8] = 1.0
 
     state = None
     if resume and state_path is not None and state_path.exists():
@@ -137,6 +141,7 @@ def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Pa
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         model = build_model(config.model, d_in, n_targets)
+        model.set_output_scale(y_mean, y_std)
         opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=tc.lr_factor,
                                                            patience=tc.lr_patience)
