@@ -35,8 +35,10 @@ from emotrace.train.trainer import EpochEvent, Split, train_seeds
 
 
 def _split(recs: list[Recording], std: Standardizer, cfg: DataConfig) -> Split:
+    ends = np.cumsum([len(std.mean[f]) for f in cfg.features]).tolist()
+    groups = list(zip([0, *ends[:-1]], ends, strict=True))
     return Split([r.id for r in recs], [std.transform(r, cfg.features) for r in recs],
-                 [r.targets(cfg.targets) for r in recs])
+                 [r.targets(cfg.targets) for r in recs], groups)
 
 
 def _write_predictions(folder: Path, recs: list[Recording], preds: list[np.ndarray],

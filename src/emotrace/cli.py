@@ -133,6 +133,8 @@ def train(
     batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
     loss: Annotated[str | None, typer.Option("--loss", help="ccc, ccc-batch, mse or l1.")] = None,
     weight_decay: Annotated[float | None, typer.Option("--weight-decay")] = None,
+    modality_dropout: Annotated[float | None, typer.Option(
+        "--modality-dropout", help="Probability of zeroing a feature set per window.")] = None,
     clip: Annotated[float | None, typer.Option("--clip")] = None,
     patience: Annotated[int | None, typer.Option("--patience")] = None,
     seeds: Annotated[int | None, typer.Option("--seeds", help="How many seeds.")] = None,
@@ -155,7 +157,8 @@ def train(
                   "bidirectional": bidirectional, "dropout": dropout, "heads": heads,
                   "channels": channels, "kernel": kernel},
         "train": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "loss": loss,
-                  "weight_decay": weight_decay, "clip": clip, "patience": patience,
+                  "weight_decay": weight_decay, "clip": clip,
+                  "modality_dropout": modality_dropout, "patience": patience,
                   "seeds": seeds, "seed": seed, "threads": threads},
     }
     merged = merge(base, flags)

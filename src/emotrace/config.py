@@ -53,7 +53,7 @@ class ModelConfig(_Strict):
 
     name: Literal["rnn", "attn-rnn", "gcnn-rnn"] = "rnn"
     cell: Literal["gru", "lstm"] = "gru"
-    hidden: int = Field(64, ge=1)
+    hidden: int = Field(128, ge=1)
     layers: int = Field(2, ge=1)
     bidirectional: bool = True
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
@@ -74,9 +74,11 @@ class TrainConfig(_Strict):
 
     epochs: int = Field(60, ge=1, description="maximum number of epochs")
     lr: float = Field(3e-3, gt=0)
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(64, ge=1)
     loss: Literal["ccc", "ccc-batch", "mse", "l1"] = "ccc-batch"
     weight_decay: float = Field(0.0, ge=0)
+    modality_dropout: float = Field(0.3, ge=0, lt=1, description="probability of zeroing each "
+                                    "feature set of a training window")
     clip: float = Field(1.0, ge=0, description="gradient-norm clip; 0 = off")
     lr_patience: int = Field(5, ge=0)
     lr_factor: float = Field(0.5, gt=0, lt=1)

@@ -37,6 +37,7 @@ class Split:
     ids: list[str]
     xs: list[np.ndarray]  # (T, D)
     ys: list[np.ndarray]  # (T, K), NaN where unlabelled
+    groups: list[tuple[int, int]] = field(default_factory=list)  # column range per feature set
 
 
 @dataclass
@@ -83,6 +84,21 @@ def score_targets(split: Split, preds: list[np.ndarray], targets: list[str]) -> 
     metrics = {t: evaluate([y[:, k] for y in split.ys], [p[:, k] for p in preds])
                for k, t in enumerate(targets)}
     return metrics, float(np.mean([m["ccc"] for m in metrics.values()]))
+
+
+def drop_modalities(x: torch.Tensor, groups: list[tuple[int, int]], p: float) -> torch.Tensor:
+    """Zero each feature set of each window with probability ``p`` (modality dropout).
+
+    Zero is the train mean after standardisation, i.e. what a missing modality looks like, so the
+    model learns not to depend on any single modality. Uses the global torch RNG (saved on resume).
+    """
+    if p <= 0 or len(groups) < 2:
+        return x
+    keep = torch.rand(x.shape[0], len(groups)) >= p
+    cols = torch.ones(x.shape[0], x.shape[2])
+    for g, (a, b) in enumerate(groups):
+        cols[:, a:b] = keep[:, g : g + 1].float()
+    return x * cols.unsqueeze(1)
 
 
 def _rng_state(gen: torch.Generator) -> dict:
@@ -166,6 +182,7 @@ def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Pa
             for b in range(0, len(order), tc.batch_size):
                 idx = order[b : b + tc.batch_size]
                 x, y, m = windows.x[idx], windows.y[idx], windows.mask[idx]
+                x = drop_modalities(x, train.groups, tc.modality_dropout)
                 loss = loss_fn(model(x, m), y, m)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
