@@ -12,7 +12,7 @@ import torch
 from helpers import TINY_CONFIG, lines, make_corpus, write_lines
 
 import emotrace
-import emotrace.data.muse as muse
+import emotrace.data.cache as cache
 from emotrace.data.cache import CACHE_DIR
 from emotrace.data.csvio import write_features, write_labels
 from emotrace.data.muse import Entry, load_corpus, write_partition
@@ -167,13 +167,13 @@ def test_training_fits_standardisation_on_train_only(corpus, tmp_path):
 @pytest.fixture
 def counting_parser(monkeypatch):
     calls: list[Path] = []
-    real = muse.read_table
+    real = cache.read_table
 
     def counting(path, **kw):
         calls.append(Path(path))
         return real(path, **kw)
 
-    monkeypatch.setattr(muse, "read_table", counting)
+    monkeypatch.setattr(cache, "read_table", counting)
     return calls
 
 
@@ -280,3 +280,19 @@ def test_muse_2021_corpus_loads_unchanged(tmp_path):
         np.testing.assert_allclose(r.labels["arousal"], truth[r.id], atol=1e-6)
         assert r.features["egemaps"].shape == (12, 4)
     assert c.report.warnings() == []
+
+
+def test_parallel_parse_equals_serial_and_keeps_error_messages(tmp_path):
+    root = make_corpus(tmp_path / "c")
+    jobs = [(p, {"first_value_column": 2, "skip": ("segment_id",)})
+            for p in sorted((root / "feature_segments" / "audio").glob("*.csv"))]
+    serial = cache.read_tables(root, jobs, cache=False, workers=1)
+    parallel = cache.read_tables(root, jobs, cache=False, workers=2, parallel_bytes=0)
+    for a, b in zip(serial, parallel, strict=True):
+        assert a.path == b.path
+        assert np.array_equal(a.values, b.values) and np.array_equal(a.timestamps, b.timestamps)
+    rows = lines(jobs[1][0])
+    rows[2] = rows[2].replace(rows[2].split(",")[3], "oops", 1)
+    write_lines(jobs[1][0], rows)
+    with pytest.raises(emotrace.EmotraceError, match=r"line 3.*'oops' is not a number"):
+        cache.read_tables(root, jobs, cache=False, workers=2, parallel_bytes=0)

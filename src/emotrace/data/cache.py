@@ -8,13 +8,15 @@ rewritten; an unwritable corpus folder simply goes uncached.
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from emotrace.data.csvio import Table
+from emotrace.data.csvio import Table, read_table
 from emotrace.fileio import atomic_path
 
 CACHE_DIR = ".emotrace-cache"
@@ -32,33 +34,76 @@ def _entry(root: Path, path: Path, key: str) -> Path:
     return root / CACHE_DIR / f"{path.stem}-{digest}.npz"
 
 
-def cached_table(root: Path, path: Path, key: str, parse: Callable[[], Table],
-                 *, enabled: bool = True) -> Table:
-    """Return the parsed table for ``path``, from the cache when it is fresh."""
-    if not enabled:
-        return parse()
-    fp = _fingerprint(path) if path.exists() else None
+def load_cached(root: Path, path: Path, key: str) -> Table | None:
+    """The cached table of ``path`` if its entry is fresh, else ``None``."""
+    if not path.exists():
+        return None
     entry = _entry(root, path, key)
-    if fp is not None and entry.exists():
-        try:
-            with np.load(entry, allow_pickle=False) as z:
-                if np.array_equal(z["fingerprint"], fp):
-                    first = None
-                    if int(z["first_line"]) >= 0:
-                        first = (int(z["first_line"]), str(z["first_column"]))
-                    return Table(path, z["timestamps"], [str(n) for n in z["names"]], z["values"],
-                                 int(z["nonfinite"]), first)
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-            pass  # a corrupt or foreign entry is re-parsed and overwritten
-    table = parse()
+    if not entry.exists():
+        return None
     try:
+        with np.load(entry, allow_pickle=False) as z:
+            if not np.array_equal(z["fingerprint"], _fingerprint(path)):
+                return None
+            first = None
+            if int(z["first_line"]) >= 0:
+                first = (int(z["first_line"]), str(z["first_column"]))
+            return Table(path, z["timestamps"], [str(n) for n in z["names"]], z["values"],
+                         int(z["nonfinite"]), first)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # a corrupt or foreign entry is re-parsed and overwritten
+
+
+def store(root: Path, path: Path, key: str, table: Table) -> None:
+    """Write the cache entry of ``path``; an unwritable corpus folder is silently skipped."""
+    try:
+        entry = _entry(root, path, key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(entry) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, fingerprint=fp, timestamps=table.timestamps, values=table.values,
-                         names=np.array(table.names, dtype=str), nonfinite=table.nonfinite,
+                np.savez(f, fingerprint=_fingerprint(path), timestamps=table.timestamps,
+                         values=table.values, names=np.array(table.names, dtype=str),
+                         nonfinite=table.nonfinite,
                          first_line=table.first_nonfinite[0] if table.first_nonfinite else -1,
                          first_column=table.first_nonfinite[1] if table.first_nonfinite else "")
     except OSError:
         pass
-    return table
+
+
+def _parse(job: tuple[Path, dict]) -> Table:
+    path, kwargs = job
+    return read_table(path, **kwargs)
+
+
+def read_tables(root: Path, jobs: list[tuple[Path, dict]], *, cache: bool = True,
+                workers: int | None = None, parallel_bytes: int = 64_000_000,
+                progress: Callable[[int, int], None] | None = None) -> list[Table]:
+    """Parse many CSV files (``(path, read_table kwargs)``), from the cache where it is fresh.
+
+    Files that must be parsed are spread over ``workers`` processes (default: all cores) when
+    they add up to more than ``parallel_bytes``; CSV parsing holds the GIL, so threads would
+    not help. Errors are the same :class:`~emotrace.errors.EmotraceError` as a serial parse.
+    """
+    keys = [repr(sorted(kw.items())) for _, kw in jobs]
+    out: list[Table | None] = [load_cached(root, p, k) if cache else None
+                               for (p, _), k in zip(jobs, keys, strict=True)]
+    todo = [i for i, t in enumerate(out) if t is None]
+    size = sum(jobs[i][0].stat().st_size for i in todo)
+    n = workers or os.cpu_count() or 1
+    pool = (ProcessPoolExecutor(min(n, len(todo)))
+            if n > 1 and len(todo) > 1 and size > parallel_bytes else None)
+    try:
+        parsed = (pool.map(_parse, [jobs[i] for i in todo]) if pool
+                  else (_parse(jobs[i]) for i in todo))
+        for done, (i, table) in enumerate(zip(todo, parsed, strict=True)):
+            out[i] = table
+            if cache:
+                store(root, jobs[i][0], keys[i], table)
+            if progress:
+                progress(len(jobs) - len(todo) + done + 1, len(jobs))
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    if progress and not todo:
+        progress(len(jobs), len(jobs))
+    return out  # type: ignore[return-value]

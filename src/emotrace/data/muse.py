@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from emotrace.data.cache import cached_table
+from emotrace.data.cache import read_tables
 from emotrace.data.corpus import PARTITIONS, Corpus, FeatureReport, LoadReport, Recording
-from emotrace.data.csvio import Table, _header, check_timeline, ragged_line, read_table, write_table
+from emotrace.data.csvio import Table, _header, check_timeline, ragged_line, write_table
 from emotrace.errors import EmotraceError, located
 
 FEATURES = "feature_segments"
@@ -136,7 +136,7 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
         cache: keep a binary copy of parsed files under ``ROOT/.emotrace-cache``.
         tolerance_ms: a feature row matches a label step when their timestamps differ by at most
             this much.
-        progress: called with ``(done, total)`` after each recording.
+        progress: called with ``(done, total)`` as files are read.
 
     The time grid of a recording is the timestamps of its first target's label file (of its
     first feature set when it has no labels, which is allowed in the test partition). A grid
@@ -163,24 +163,38 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
             raise EmotraceError(f"{root / LABELS / t}: unknown target {t!r}. Available: "
                                 f"{', '.join(have_t) or 'none'}.")
 
-    def table(path: Path, **kw) -> Table:
-        key = repr(sorted(kw.items()))
-        return cached_table(root, path, key, lambda: read_table(path, **kw), enabled=cache)
+    label_kw: dict = {"value_columns": ["value"]}
+    feature_kw: dict = {"first_value_column": 2, "skip": ("segment_id",)}
+    jobs: list[tuple[Path, dict]] = []
+    for e in entries:  # every missing file is reported before any parsing starts
+        for t in targets:
+            path = root / LABELS / t / f"{e.id}.csv"
+            if path.exists():
+                jobs.append((path, label_kw))
+            elif e.partition != "test":
+                raise located(path, f"recording {e.id!r} ({e.partition}) has no label file for "
+                              f"target {t!r}", fix="Add the file, or move the recording to the "
+                              "test partition in metadata/partition.csv.")
+        for f in features:
+            path = root / FEATURES / f / f"{e.id}.csv"
+            if not path.exists():
+                raise located(path, f"recording {e.id!r} is listed in metadata/partition.csv but "
+                              f"has no file for feature set {f!r}", fix="Add the file or remove "
+                              "the recording from partition.csv.")
+            jobs.append((path, feature_kw))
+    tables = dict(zip((p for p, _ in jobs), read_tables(root, jobs, cache=cache, progress=progress),
+                      strict=True))
 
     report = LoadReport(features={}, label_missing_steps={t: 0 for t in targets})
     dims: dict[str, int] = {}
     recordings: list[Recording] = []
-    for n, e in enumerate(entries):
+    for e in entries:
         labels: dict[str, Table] = {}
         for t in targets:
             path = root / LABELS / t / f"{e.id}.csv"
-            if not path.exists():
-                if e.partition == "test":
-                    continue
-                raise located(path, f"recording {e.id!r} ({e.partition}) has no label file for "
-                              f"target {t!r}", fix="Add the file, or move the recording to the "
-                              "test partition in metadata/partition.csv.")
-            lt = table(path, value_columns=["value"])
+            if path not in tables:
+                continue  # an unlabelled test recording
+            lt = tables[path]
             check_timeline(lt)
             if strict and lt.nonfinite:
                 line, col = lt.first_nonfinite
@@ -190,11 +204,7 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
         feats: dict[str, Table] = {}
         for f in features:
             path = root / FEATURES / f / f"{e.id}.csv"
-            if not path.exists():
-                raise located(path, f"recording {e.id!r} is listed in metadata/partition.csv but "
-                              f"has no file for feature set {f!r}", fix="Add the file or remove "
-                              "the recording from partition.csv.")
-            ft = table(path, first_value_column=2, skip=("segment_id",))
+            ft = tables[path]
             check_timeline(ft)
             if strict and ft.nonfinite:
                 line, col = ft.first_nonfinite
@@ -219,7 +229,10 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
             report.label_missing_steps[t] += int(np.isnan(y).sum())
             rec.labels[t] = y
         for f, ft in feats.items():
-            rows, hit = _match(grid, ft.timestamps, tolerance_ms)
+            if len(ft.timestamps) == len(grid) and np.array_equal(ft.timestamps, grid):
+                rows, hit = slice(None), np.ones(len(grid), bool)  # already on the grid: no copy
+            else:
+                rows, hit = _match(grid, ft.timestamps, tolerance_ms)
             if not hit.any():
                 raise located(ft.path, f"no feature timestamp matches the label timestamps of "
                               f"{e.id!r} (features {ft.timestamps[0]:g}–{ft.timestamps[-1]:g} ms, "
@@ -235,8 +248,6 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
             fr.imputed_cells += int((~np.isfinite(x[hit])).sum())
             rec.features[f] = x  # NaN stays until standardisation imputes the train mean
         recordings.append(rec)
-        if progress:
-            progress(n + 1, len(entries))
     if not recordings:
         raise located(root / PARTITION_FILE, "no recordings selected",
                       fix="List recordings in partition.csv.")
