@@ -239,13 +239,15 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
                               f"labels {grid[0]:g}–{grid[-1]:g} ms)", column="timestamp",
                               fix="Both must be in milliseconds on the same clock.")
             x = ft.values[rows]
-            x[~hit] = np.nan  # a gap: becomes 0 (the train mean) after standardisation
+            gaps = int((~hit).sum())
+            if gaps:
+                x[~hit] = np.nan  # a gap: becomes 0 (the train mean) after standardisation
             fr = report.features.setdefault(f, FeatureReport(dims=ft.values.shape[1]))
             fr.steps += len(grid)
-            gaps = int((~hit).sum())
             fr.zero_filled_steps += gaps
             fr.recordings_with_gaps += int(gaps > 0)
-            fr.imputed_cells += int((~np.isfinite(x[hit])).sum())
+            fr.imputed_cells += (ft.nonfinite if isinstance(rows, slice)
+                                 else int((~np.isfinite(x[hit])).sum()))
             rec.features[f] = x  # NaN stays until standardisation imputes the train mean
         recordings.append(rec)
     if not recordings:
