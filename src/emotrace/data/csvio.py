@@ -6,7 +6,6 @@ one except the diagnostic path that locates a bad cell after a parse has failed.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,7 +220,3 @@ def write_labels(path: Path | str, timestamps: np.ndarray, values: np.ndarray, *
         cols["segment_id"] = np.broadcast_to(np.asarray(segment_id, dtype=np.int64),
                                              (len(timestamps),))
     write_table(path, cols)
-
-
-def fmt_ms(ms: float) -> str:
-    return f"{ms / 1000:.3f}s" if math.isfinite(ms) else str(ms)

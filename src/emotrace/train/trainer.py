@@ -150,7 +150,12 @@ def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Pa
     done: list[SeedResult] = [_seed_result(d) for d in state["done"]] if state else []
     best_states: dict = state["best_model"] if state else {}
 
-    final: dict = {}
+    def save_progress(current: dict | None) -> None:
+        """Everything needed to resume: finished seeds, the best so far, the current seed."""
+        _save_state(state_path, {"format": STATE_FORMAT, "config": config.model_dump(mode="json"),
+                                 "done": [r.__dict__ for r in done], "best_model": best_states,
+                                 "current": current})
+
     for si, seed in enumerate(seeds):
         if si < len(done):
             continue
@@ -213,15 +218,12 @@ def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Pa
                                     score if devel.xs else float("nan"),
                                     best if devel.xs else float("nan"), lr, seconds))
             if state_path is not None:
-                _save_state(state_path, {
-                    "format": STATE_FORMAT, "config": config.model_dump(mode="json"),
-                    "done": [r.__dict__ for r in done], "best_model": best_states,
-                    "current": {"seed": seed, "model": model.state_dict(),
-                                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                "rng": _rng_state(gen), "epoch": epoch, "best": best,
-                                "best_epoch": best_epoch, "bad": bad, "elapsed": seconds,
-                                "history": history, "best_model": best_model,
-                                "best_metrics": best_metrics}})
+                save_progress({"seed": seed, "model": model.state_dict(),
+                               "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                               "rng": _rng_state(gen), "epoch": epoch, "best": best,
+                               "best_epoch": best_epoch, "bad": bad, "elapsed": seconds,
+                               "history": history, "best_model": best_model,
+                               "best_metrics": best_metrics})
         result = SeedResult(seed, best_epoch, epoch, best_metrics,
                             float(best) if devel.xs else float("nan"),
                             time.perf_counter() - start, history)
@@ -230,13 +232,10 @@ def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Pa
             best_states = {"score": result.score, "seed": seed, "model": best_model,
                            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                            "rng": _rng_state(gen)}
-        final = best_states
         if state_path is not None:
-            _save_state(state_path, {"format": STATE_FORMAT, "config": config.model_dump(mode="json"),
-                                     "done": [r.__dict__ for r in done], "best_model": best_states,
-                                     "current": None})
-    final = best_states
+            save_progress(None)
     model = build_model(config.model, d_in, n_targets)
-    model.load_state_dict(final["model"])
-    best_index = next(i for i, r in enumerate(done) if r.seed == final["seed"])
-    return FitResult(model, done, best_index, final["optimizer"], final["scheduler"], final["rng"])
+    model.load_state_dict(best_states["model"])
+    best_index = next(i for i, r in enumerate(done) if r.seed == best_states["seed"])
+    return FitResult(model, done, best_index, best_states["optimizer"], best_states["scheduler"],
+                     best_states["rng"])
