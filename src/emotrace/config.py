@@ -51,7 +51,7 @@ class ModelConfig(_Strict):
     residual connection and LayerNorm, ``gcnn-rnn`` a gated 1-D convolution.
     """
 
-    name: Literal["rnn", "attn-rnn", "gcnn-rnn"] = "rnn"
+    name: Literal["rnn", "attn-rnn", "gcnn-rnn"] = "gcnn-rnn"
     cell: Literal["gru", "lstm"] = "gru"
     hidden: int = Field(128, ge=1)
     layers: int = Field(2, ge=1)
