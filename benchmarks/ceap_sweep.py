@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -46,11 +47,12 @@ def main() -> None:
     ap.add_argument("--target", nargs="+", required=True)
     ap.add_argument("--features", nargs="+", default=["head", "eye", "lum"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--set", nargs="*", default=[], help="key=v1,v2 (YAML values)")
+    ap.add_argument("--set", nargs="*", default=[],
+                    help="key=v1,v2 (YAML values; commas inside [...] belong to a list)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    axes = [(k, [yaml.safe_load(v) for v in vs.split(",")])
+    axes = [(k, [yaml.safe_load(v) for v in re.split(r",(?![^\[]*\])", vs)])
             for k, vs in (s.split("=", 1) for s in args.set)]
     combos = list(itertools.product(*[vals for _, vals in axes])) or [()]
     jobs = []

@@ -97,3 +97,15 @@ def test_smoothers():
     assert parse_smoother("savgol:5")(x).shape == x.shape
     np.testing.assert_allclose(parse_smoother("mean:3")(np.ones(10)), np.ones(10))
     assert parse_smoother(None) is None and parse_smoother("0") is None
+
+
+def test_missing_tslearn_is_a_clear_error(monkeypatch):
+    import sys
+
+    from emotrace.errors import EmotraceError
+    from emotrace.labels import fusion
+
+    for name in ("tslearn", "tslearn.metrics", "tslearn.barycenters"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
+    with pytest.raises(EmotraceError, match=r"emotrace\[labels\]"):
+        fusion._tslearn()

@@ -113,7 +113,8 @@ def fit(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
     if not train_recs:
         raise EmotraceError(f"{Path(data) / 'metadata' / 'partition.csv'}: no recording in the "
                             f"train partition. Mark some recordings as train.")
-    std = Standardizer.fit(train_recs, dc.features, enabled=dc.standardize)
+    std = Standardizer.fit(train_recs, dc.features, enabled=dc.standardize,
+                          per_recording=tuple(dc.per_recording))
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / CONFIG)
     start = time.perf_counter()

@@ -27,7 +27,7 @@ err = Console(stderr=True)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")]
-MULTI = ("--features", "--target")
+MULTI = ("--features", "--target", "--per-recording")
 
 
 class Adapter(StrEnum):
@@ -141,6 +141,8 @@ def train(
     seed: Annotated[int | None, typer.Option("--seed", help="First seed.")] = None,
     threads: Annotated[int | None, typer.Option("--threads")] = None,
     standardize: Annotated[bool | None, typer.Option("--standardize/--no-standardize")] = None,
+    per_recording: Annotated[list[str] | None, typer.Option(
+        "--per-recording", help="Feature sets to z-score within each recording first.")] = None,
     strict: Annotated[bool | None, typer.Option("--strict", help="NaN/inf are errors.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted run.")] = False,
     quiet: Quiet = False, debug: Debug = False,
@@ -152,7 +154,8 @@ def train(
     base = read_yaml(config) if config else {}
     flags = {
         "data": {"features": features or None, "targets": target or None, "win": win, "hop": hop,
-                 "standardize": standardize, "strict": strict},
+                 "standardize": standardize, "strict": strict,
+                 "per_recording": per_recording or None},
         "model": {"name": model, "cell": cell, "hidden": hidden, "layers": layers,
                   "bidirectional": bidirectional, "dropout": dropout, "heads": heads,
                   "channels": channels, "kernel": kernel},

@@ -30,6 +30,8 @@ class DataConfig(_Strict):
     hop: int | None = Field(None, ge=1, description="hop between training windows in steps; "
                             "default win // 2")
     standardize: bool = True
+    per_recording: list[str] = Field(default_factory=list, description="feature sets z-scored "
+                                     "within each recording before the train standardisation")
     strict: bool = False
 
     @model_validator(mode="after")
@@ -37,6 +39,14 @@ class DataConfig(_Strict):
         if self.win and self.hop is not None and self.hop > self.win:
             raise ValueError(f"hop ({self.hop}) is longer than the window ({self.win}), so some "
                              f"steps would never be trained on; use a hop <= win")
+        return self
+
+    @model_validator(mode="after")
+    def _per_recording_known(self) -> DataConfig:
+        unknown = [f for f in self.per_recording if f not in self.features]
+        if unknown:
+            raise ValueError(f"per_recording names {unknown}, which are not among the features "
+                             f"{self.features}")
         return self
 
     @property

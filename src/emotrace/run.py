@@ -99,5 +99,6 @@ def load_run(path: Path | str) -> Run:
     metrics = {}
     if (path / METRICS).exists():
         metrics = json.loads((path / METRICS).read_text())
-    return Run(path, config, model, Standardizer.from_state(ckpt["normaliser"]),
-               dict(ckpt["feature_dims"]), metrics)
+    std = Standardizer.from_state(ckpt["normaliser"],
+                                  per_recording=tuple(config.data.per_recording))
+    return Run(path, config, model, std, dict(ckpt["feature_dims"]), metrics)

@@ -125,10 +125,15 @@ def pairwise_lags(traces: np.ndarray, *, max_lag: int) -> np.ndarray:
 
 
 def _tslearn():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "h5py not installed" on import
-        import tslearn.barycenters
-        import tslearn.metrics
+    """tslearn, an optional dependency (``pip install 'emotrace[labels]'``)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "h5py not installed" on import
+            import tslearn.barycenters
+            import tslearn.metrics
+    except ImportError:
+        raise EmotraceError("RAAW and DBA align raters with tslearn, which is not installed. "
+                            "Install it with: pip install 'emotrace[labels]'.") from None
     return tslearn
 
 
