@@ -34,11 +34,15 @@ from emotrace.train.predict import predict_arrays
 from emotrace.train.trainer import EpochEvent, Split, train_seeds
 
 
-def _split(recs: list[Recording], std: Standardizer, cfg: DataConfig) -> Split:
+def _inputs(recs: list[Recording], std: Standardizer, cfg: DataConfig) -> list[np.ndarray]:
+    return [std.transform(r, cfg.features) for r in recs]
+
+
+def _split(recs: list[Recording], xs: list[np.ndarray], std: Standardizer,
+           cfg: DataConfig) -> Split:
     ends = np.cumsum([len(std.mean[f]) for f in cfg.features]).tolist()
     groups = list(zip([0, *ends[:-1]], ends, strict=True))
-    return Split([r.id for r in recs], [std.transform(r, cfg.features) for r in recs],
-                 [r.targets(cfg.targets) for r in recs], groups)
+    return Split([r.id for r in recs], xs, [r.targets(cfg.targets) for r in recs], groups)
 
 
 def _write_predictions(folder: Path, recs: list[Recording], preds: list[np.ndarray],
@@ -118,12 +122,14 @@ def fit(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / CONFIG)
     start = time.perf_counter()
-    result = train_seeds(config, _split(train_recs, std, dc), _split(devel_recs, std, dc),
-                 state_path=out / STATE, resume=resume, on_event=on_event)
+    inputs = {p: _inputs(corpus.partition(p), std, dc) for p in corpus.partitions()}
+    result = train_seeds(config, _split(train_recs, inputs["train"], std, dc),
+                         _split(devel_recs, inputs.get("devel", []), std, dc),
+                         state_path=out / STATE, resume=resume, on_event=on_event)
     best = result.best
     for part in corpus.partitions():
         recs = corpus.partition(part)
-        preds = predict_arrays(result.model, [std.transform(r, dc.features) for r in recs])
+        preds = predict_arrays(result.model, inputs[part])
         _write_predictions(out / PREDICTIONS / part, recs, preds, dc.targets)
     # checkpoint.pt, then metrics.json, then removing train_state.pt mark the run finished; a
     # failure before that leaves an interrupted run that --resume completes.
@@ -189,7 +195,7 @@ def evaluate(run: Path | str, data: Path | str, *, partition: str = "devel") -> 
         raise EmotraceError(f"{Path(data) / 'label_segments'}: partition {partition!r} has no "
                             f"labels for {len(missing)} recording(s) (e.g. {missing[0]!r}), so it "
                             f"cannot be scored. Use `emotrace predict` for unlabelled data.")
-    preds = predict_arrays(r.model, [r.standardizer.transform(x, dc.features) for x in recs])
+    preds = predict_arrays(r.model, _inputs(recs, r.standardizer, dc))
     per = {t: evaluate_metrics([x.labels[t] for x in recs], [p[:, k] for p in preds])
            for k, t in enumerate(dc.targets)}
     if len(dc.targets) == 1:
@@ -207,6 +213,6 @@ def predict(run: Path | str, data: Path | str, *, partition: str, out: Path | st
     r = load_run(run)
     dc = r.config.data
     recs = _run_corpus(r, data, partition, labels=False)
-    preds = predict_arrays(r.model, [r.standardizer.transform(x, dc.features) for x in recs])
+    preds = predict_arrays(r.model, _inputs(recs, r.standardizer, dc))
     _write_predictions(Path(out), recs, preds, dc.targets)
     return [Path(out) / f"{x.id}.csv" for x in recs]

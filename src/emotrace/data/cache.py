@@ -54,14 +54,17 @@ def load_cached(root: Path, path: Path, key: str) -> Table | None:
         return None  # a corrupt or foreign entry is re-parsed and overwritten
 
 
-def store(root: Path, path: Path, key: str, table: Table) -> None:
-    """Write the cache entry of ``path``; an unwritable corpus folder is silently skipped."""
+def store(root: Path, path: Path, key: str, table: Table, fingerprint: np.ndarray) -> None:
+    """Write the cache entry of ``path``; an unwritable corpus folder is silently skipped.
+
+    ``fingerprint`` must be taken *before* parsing, so a file edited meanwhile is re-parsed.
+    """
     try:
         entry = _entry(root, path, key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(entry) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, fingerprint=_fingerprint(path), timestamps=table.timestamps,
+                np.savez(f, fingerprint=fingerprint, timestamps=table.timestamps,
                          values=table.values, names=np.array(table.names, dtype=str),
                          nonfinite=table.nonfinite,
                          first_line=table.first_nonfinite[0] if table.first_nonfinite else -1,
@@ -88,6 +91,7 @@ def read_tables(root: Path, jobs: list[tuple[Path, dict]], *, cache: bool = True
     out: list[Table | None] = [load_cached(root, p, k) if cache else None
                                for (p, _), k in zip(jobs, keys, strict=True)]
     todo = [i for i, t in enumerate(out) if t is None]
+    fingerprints = {i: _fingerprint(jobs[i][0]) for i in todo} if cache else {}
     size = sum(jobs[i][0].stat().st_size for i in todo)
     n = workers or os.cpu_count() or 1
     pool = (ProcessPoolExecutor(min(n, len(todo)))
@@ -98,7 +102,7 @@ def read_tables(root: Path, jobs: list[tuple[Path, dict]], *, cache: bool = True
         for done, (i, table) in enumerate(zip(todo, parsed, strict=True)):
             out[i] = table
             if cache:
-                store(root, jobs[i][0], keys[i], table)
+                store(root, jobs[i][0], keys[i], table, fingerprints[i])
             if progress:
                 progress(len(jobs) - len(todo) + done + 1, len(jobs))
     finally:
