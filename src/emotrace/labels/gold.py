@@ -32,7 +32,8 @@ def _standardise(tables: list[RaterTable], values: list[np.ndarray], how: str) -
     for t, x in zip(tables, values, strict=True):
         for r, name in enumerate(t.raters):
             pooled.setdefault(name, []).append(x[:, r])
-    stats = {k: (np.concatenate(v).mean(), np.concatenate(v).std()) for k, v in pooled.items()}
+    joined = {k: np.concatenate(v) for k, v in pooled.items()}
+    stats = {k: (x.mean(), x.std()) for k, x in joined.items()}
     return [zscore(x, mean=np.array([stats[n][0] for n in t.raters]),
                    std=np.array([stats[n][1] for n in t.raters]))
             for t, x in zip(tables, values, strict=True)]
