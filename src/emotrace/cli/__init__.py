@@ -1,0 +1,81 @@
+"""Command line: a thin typer layer over the Python API (one command per verb).
+
+Each module of this package owns one group of verbs and adds them to the app in its
+``register(app)``; ``MULTI`` in a module lists its options that take several values.
+Bad input ends with exit code 2 and a one-paragraph message; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from emotrace.cli.common import err
+from emotrace.errors import EmotraceError
+
+#: the command modules, in the order ``emotrace --help`` lists them
+COMMANDS = ("core", "gold")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Time-continuous, multimodal emotion recognition.")
+_modules = [importlib.import_module(f"emotrace.cli.{name}") for name in COMMANDS]
+for _m in _modules:
+    _m.register(app)
+MULTI: tuple[str, ...] = tuple(opt for m in _modules for opt in m.MULTI)
+
+
+def expand_multi(argv: list[str], names: tuple[str, ...] = MULTI) -> list[str]:
+    """Let ``--features a b c`` mean ``--features a --features b --features c``.
+
+    >>> expand_multi(["train", "--features", "a", "b", "--out", "r"])
+    ['train', '--features', 'a', '--features', 'b', '--out', 'r']
+    """
+    out: list[str] = []
+    current = None
+    for tok in argv:
+        if tok.startswith("-"):
+            current = tok if tok in names else None
+            out.append(tok)
+        elif current is not None and out[-1] != current:
+            out.extend([current, tok])
+        else:
+            out.append(tok)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the app, turns :class:`EmotraceError` (and an ``OSError`` that names a
+    file, e.g. permission denied) into exit code 2.
+
+    Usage errors (unknown option, bad value) are reported by typer itself, also with exit code 2.
+    """
+    args = expand_multi(list(sys.argv[1:] if argv is None else argv))
+    debug = "--debug" in args
+    try:
+        app(args=args, prog_name="emotrace")
+    except EmotraceError as e:
+        if debug:
+            raise
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as e:
+        if debug:
+            raise
+        if e.filename is None:
+            _internal(e)
+        # a path the user gave cannot be read or written
+        err.print(f"[bold red]error:[/] {e.filename}: {e.strerror or e}. Check the path and its "
+                  f"permissions.", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as e:  # noqa: BLE001
+        if debug:
+            raise
+        _internal(e)
+
+
+def _internal(e: Exception) -> None:
+    err.print(f"[bold red]internal error:[/] {type(e).__name__}: {e}. Rerun with --debug for "
+              f"the traceback, and please report it.", highlight=False, soft_wrap=True)
+    sys.exit(1)

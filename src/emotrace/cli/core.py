@@ -1,0 +1,208 @@
+"""Commands on corpora and single runs: ``data prepare``, ``data check``, ``train``,
+``evaluate``, ``predict``, ``demo``."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from emotrace.cli.common import Debug, Quiet, check_partition, err, loader, progress_bar, warn
+from emotrace.errors import EmotraceError
+
+#: options that take several values (``--features a b c``)
+MULTI = ("--features", "--target", "--per-recording")
+
+
+class Adapter(StrEnum):
+    ceap360vr = "ceap360vr"
+    stress_predict = "stress-predict"
+    synthetic = "synthetic"
+
+
+
+def data_prepare(
+    adapter: Annotated[Adapter, typer.Argument(help="Which public dataset.")],
+    out: Annotated[Path, typer.Option("--out", help="Corpus folder to write.")],
+    source: Annotated[Path | None, typer.Option("--source", help="The dataset as distributed.")] = None,
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Write a public dataset into the MuSe layout with its fixed split."""
+    from emotrace.datasets import prepare
+
+    with progress_bar(quiet) as p:
+        summary = prepare(adapter.value, source=source, out=out,
+                          progress=loader(p, f"prepare {adapter.value}"))
+    err.print(f"wrote {out}: {json.dumps(summary)}", highlight=False)
+
+
+
+def data_check(
+    root: Annotated[Path, typer.Argument(help="Corpus folder (MuSe layout).")],
+    strict: Annotated[bool, typer.Option("--strict", help="NaN/inf are errors.")] = False,
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Validate a corpus; print a summary, or a clear error."""
+    from emotrace.data.check import summarize
+    from emotrace.data.muse import load_corpus
+
+    with progress_bar(quiet) as p:
+        corpus = load_corpus(root, strict=strict, progress=loader(p, "load"))
+    s = summarize(corpus)
+    table = Table(title=f"{root}")
+    for col in ("partition", "recordings", "subjects", "steps", "labelled"):
+        table.add_column(col)
+    for part, row in s["partitions"].items():
+        table.add_row(part, *(str(row[k]) for k in ("recordings", "subjects", "steps", "labelled")))
+    Console().print(table)
+    fs = Table(title="feature sets")
+    for col in ("name", "dims", "zero-filled steps", "imputed cells"):
+        fs.add_column(col)
+    for name, row in s["features"].items():
+        fs.add_row(name, str(row["dims"]), str(row["zero_filled_steps"]), str(row["imputed_cells"]))
+    Console().print(fs)
+    Console().print(f"targets: {', '.join(s['targets']) or 'none'}")
+    warn(corpus.report.warnings())
+    Console().print("[green]ok[/]")
+
+
+
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Corpus folder (MuSe layout).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder to write.")],
+    features: Annotated[list[str] | None, typer.Option("--features", help="Feature sets.")] = None,
+    target: Annotated[list[str] | None, typer.Option("--target", help="Target(s).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config; flags override it.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="rnn, attn-rnn or gcnn-rnn.")] = None,
+    cell: Annotated[str | None, typer.Option("--cell", help="gru or lstm.")] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden")] = None,
+    layers: Annotated[int | None, typer.Option("--layers")] = None,
+    bidirectional: Annotated[bool | None, typer.Option("--bidirectional/--unidirectional")] = None,
+    dropout: Annotated[float | None, typer.Option("--dropout")] = None,
+    heads: Annotated[int | None, typer.Option("--heads")] = None,
+    channels: Annotated[int | None, typer.Option("--channels")] = None,
+    kernel: Annotated[int | None, typer.Option("--kernel")] = None,
+    win: Annotated[int | None, typer.Option("--win", help="Training window (steps); 0 = whole.")] = None,
+    hop: Annotated[int | None, typer.Option("--hop", help="Hop between windows (steps).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
+    loss: Annotated[str | None, typer.Option("--loss", help="ccc, ccc-batch, mse or l1.")] = None,
+    weight_decay: Annotated[float | None, typer.Option("--weight-decay")] = None,
+    modality_dropout: Annotated[float | None, typer.Option(
+        "--modality-dropout", help="Probability of zeroing a feature set per window.")] = None,
+    clip: Annotated[float | None, typer.Option("--clip")] = None,
+    patience: Annotated[int | None, typer.Option("--patience")] = None,
+    seeds: Annotated[int | None, typer.Option("--seeds", help="How many seeds.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="First seed.")] = None,
+    threads: Annotated[int | None, typer.Option("--threads")] = None,
+    standardize: Annotated[bool | None, typer.Option("--standardize/--no-standardize")] = None,
+    per_recording: Annotated[list[str] | None, typer.Option(
+        "--per-recording", help="Feature sets to z-score within each recording first.")] = None,
+    strict: Annotated[bool | None, typer.Option("--strict", help="NaN/inf are errors.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted run.")] = False,
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Train a sequence regressor; writes config.yaml, checkpoint.pt, metrics.json, predictions/."""
+    import emotrace
+    from emotrace.config import RunConfig, merge, read_yaml
+
+    base = read_yaml(config) if config else {}
+    flags = {
+        "data": {"features": features or None, "targets": target or None, "win": win, "hop": hop,
+                 "standardize": standardize, "strict": strict,
+                 "per_recording": per_recording or None},
+        "model": {"name": model, "cell": cell, "hidden": hidden, "layers": layers,
+                  "bidirectional": bidirectional, "dropout": dropout, "heads": heads,
+                  "channels": channels, "kernel": kernel},
+        "train": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "loss": loss,
+                  "weight_decay": weight_decay, "clip": clip,
+                  "modality_dropout": modality_dropout, "patience": patience,
+                  "seeds": seeds, "seed": seed, "threads": threads},
+    }
+    merged = merge(base, flags)
+    if not merged.get("data", {}).get("features") or not merged["data"].get("targets"):
+        raise EmotraceError("train needs --features and --target (or data.features and "
+                            "data.targets in --config).")
+    cfg = RunConfig.from_dict(merged, source=str(config) if config else "options")
+    with progress_bar(quiet) as p:
+        task = None
+
+        def on_event(e) -> None:
+            nonlocal task
+            if p is None:
+                return
+            desc = f"seed {e.seed} ({e.seed_index + 1}/{e.n_seeds})"
+            if task is None or p.tasks[task].description != desc:
+                task = p.add_task(desc, total=e.max_epochs, info="")
+            p.update(task, completed=e.epoch, info=f"loss {e.train_loss:.3f} devel ccc "
+                     f"{e.devel_ccc:.3f} best {e.best_ccc:.3f}")
+
+        metrics = emotrace.fit(data, out=out, config=cfg, resume=resume, on_event=on_event,
+                                 on_load=loader(p, "load"))
+    warn(metrics["warnings"])
+    err.print(f"devel: {json.dumps(metrics['devel'])}  (best seed {metrics['best_seed']}, "
+              f"{metrics['train_seconds']:.1f} s)", highlight=False)
+
+
+
+def evaluate(
+    run: Annotated[Path, typer.Option("--run", help="Run folder.")],
+    data: Annotated[Path, typer.Option("--data", help="Corpus folder.")],
+    partition: Annotated[str, typer.Option("--partition", help="devel or test.")] = "devel",
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Score a run on a partition; prints one JSON object and writes RUN/eval_<partition>.json."""
+    import emotrace
+
+    check_partition(partition)
+    print(json.dumps(emotrace.evaluate(run, data, partition=partition)))
+
+
+
+def predict(
+    run: Annotated[Path, typer.Option("--run", help="Run folder.")],
+    data: Annotated[Path, typer.Option("--data", help="Corpus folder.")],
+    partition: Annotated[str, typer.Option("--partition")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for <recording_id>.csv files.")],
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Write predictions (timestamp,value) for every recording of a partition."""
+    import emotrace
+
+    check_partition(partition)
+    files = emotrace.predict(run, data, partition=partition, out=out)
+    err.print(f"wrote {len(files)} prediction file(s) to {out}", highlight=False)
+
+
+
+def demo(
+    out: Annotated[Path | None, typer.Option("--out", help="Keep the corpus and run here.")] = None,
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Synthetic corpus → train → evaluate → results table, in well under 2 minutes."""
+    from emotrace.demo import run_demo
+
+    with progress_bar(quiet) as p:
+        rows = run_demo(out, progress=p)
+    table = Table(title="emotrace demo: synthetic corpus, bidirectional GRU")
+    for col in ("target", "partition", "ccc", "ccc_per_recording", "pcc", "rmse"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["target"], r["partition"], *(f"{r[k]:.3f}" for k in
+                      ("ccc", "ccc_per_recording", "pcc", "rmse")))
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    data_app = typer.Typer(no_args_is_help=True, help="Prepare and check corpora in the MuSe layout.")
+    data_app.command("prepare")(data_prepare)
+    data_app.command("check")(data_check)
+    app.add_typer(data_app, name="data")
+    for command in (train, evaluate, predict, demo):
+        app.command()(command)

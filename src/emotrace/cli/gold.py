@@ -1,0 +1,123 @@
+"""Gold standards from several raters (emotrace.labels): ``emotrace gold ...`` fuses,
+``emotrace gold agreement`` reports inter-rater agreement."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from emotrace.cli.common import Debug, Quiet, err, loader, progress_bar
+from emotrace.errors import EmotraceError
+
+MULTI: tuple[str, ...] = ()
+
+
+class GoldMethod(StrEnum):
+    mean = "mean"
+    ewe = "ewe"
+    raaw = "raaw"
+    dba = "dba"
+
+
+class Standardize(StrEnum):
+    none = "none"
+    per_recording = "per-recording"
+    all = "all"
+
+
+GoldInput = Annotated[Path | None, typer.Option(
+    "--input", help="RAW folder: RAW/<dimension>/<id>.csv with timestamp (s), one column per rater.")]
+GoldDimension = Annotated[str | None, typer.Option("--dimension", help="e.g. arousal or valence.")]
+GoldTrim = Annotated[bool, typer.Option(
+    "--trim", help="Cut each recording to the rows where every rater has a value.")]
+
+
+
+def gold(
+    ctx: typer.Context,
+    input: GoldInput = None,
+    dimension: GoldDimension = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Corpus folder (MuSe layout) to write.")] = None,
+    method: Annotated[GoldMethod, typer.Option("--method")] = GoldMethod.ewe,
+    standardize: Annotated[Standardize, typer.Option(
+        "--standardize", help="z-score each rater per recording, or over all its recordings.")]
+        = Standardize.none,
+    pre_smooth: Annotated[str | None, typer.Option(
+        "--pre-smooth", help="Per rater: savgol:W[:ORDER], mean:W or W (savgol).")] = None,
+    post_smooth: Annotated[str | None, typer.Option(
+        "--post-smooth", help="Gold standard: W (moving average), mean:W or savgol:W[:ORDER].")] = None,
+    max_lag: Annotated[float, typer.Option("--max-lag", help="RAAW/DBA: largest lag (s).")] = 4.0,
+    warp: Annotated[float, typer.Option("--warp", help="RAAW: DTW band (s); 0 = lags only.")] = 1.0,
+    eda: Annotated[Path | None, typer.Option(
+        "--replace-weakest-with", help="EDA folder (<id>.csv: timestamp s, value).")] = None,
+    eda_smooth: Annotated[int, typer.Option("--eda-smooth", help="EDA Savitzky-Golay window.")] = 26,
+    trim: GoldTrim = False,
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Fuse raters into ROOT/label_segments/<dimension>/ and ROOT/metadata/gold_<dimension>.json."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from emotrace.labels import gold_standard
+
+    missing = [o for o, v in (("--input", input), ("--dimension", dimension), ("--out", out))
+               if v is None]
+    if missing:
+        raise EmotraceError(f"gold needs {', '.join(missing)} (see emotrace gold --help).")
+    with progress_bar(quiet) as p:
+        report = gold_standard(input, dimension=dimension, out=out, method=method.value,
+                               standardize=standardize.value, pre_smooth=pre_smooth,
+                               post_smooth=post_smooth, max_lag_s=max_lag, warp_s=warp, eda=eda,
+                               eda_smooth=eda_smooth, trim=trim, progress=loader(p, "gold"))
+    for line in report["warnings"]:
+        err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+    a = report["agreement"]
+    err.print(f"wrote {len(report['recordings'])} gold standard(s) to "
+              f"{out / 'label_segments' / dimension}; agreement (pairwise Pearson) "
+              f"{a['pearson']['mean']:.3f} ± {a['pearson']['std']:.3f}; report "
+              f"{out / 'metadata' / f'gold_{dimension}.json'}", highlight=False, soft_wrap=True)
+
+
+
+def gold_agreement(
+    input: GoldInput = None,
+    dimension: GoldDimension = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    trim: GoldTrim = False,
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Inter-rater agreement per recording and overall (mean ± std of pairwise Pearson and CCC)."""
+    from emotrace.labels import agreement_report
+
+    if input is None or dimension is None:
+        raise EmotraceError("gold agreement needs --input and --dimension.")
+    with progress_bar(quiet or as_json) as p:
+        rep = agreement_report(input, dimension=dimension, trim=trim, progress=loader(p, "read"))
+    if as_json:
+        print(json.dumps(rep))
+        return
+    table = Table(title=f"{input / dimension}: inter-rater agreement")
+    for col in ("recording", "raters", "pearson", "ccc", "alpha", "EWE weights"):
+        table.add_column(col)
+    for rid, r in [*rep["recordings"].items(), ("overall", rep["overall"])]:
+        w = " ".join(f"{k}:{v:.2f}" for k, v in r.get("ewe_weights", {}).items())
+        alpha = r.get("krippendorff_alpha")
+        table.add_row(rid, str(r.get("raters", f"{r['pairs']} pairs")),
+                      f"{r['pearson']['mean']:.3f} ± {r['pearson']['std']:.3f}",
+                      f"{r['ccc']['mean']:.3f} ± {r['ccc']['std']:.3f}",
+                      "" if alpha is None else f"{alpha:.3f}", w)
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    gold_app = typer.Typer(invoke_without_command=True, no_args_is_help=True,
+                           help="Gold standards from several raters (mean, EWE, RAAW, DBA); without "
+                                "a subcommand, fuse RAW/<dimension>/*.csv into ROOT/label_segments/.")
+    gold_app.callback()(gold)
+    gold_app.command("agreement")(gold_agreement)
+    app.add_typer(gold_app, name="gold")
