@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install emotrace with its test extras.
+# Create .venv, install emotrace with its test extras, and the Debian tools the tests use.
 # torch 2.13.0 (CPU) is installed first and pinned: an unpinned torch would pull a multi-GB CUDA
 # build, and the project's range (<2.15) then installs nothing more.
 set -euo pipefail
@@ -10,3 +10,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+./scripts/system-deps.sh
