@@ -1,0 +1,49 @@
+"""``emotrace export``: a run as an ONNX file (raw features in, predictions out)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emotrace.cli.common import Debug, Quiet, err, warn
+
+MULTI: tuple[str, ...] = ()
+
+
+class Format(StrEnum):
+    onnx = "onnx"
+
+
+def export(
+    run: Annotated[Path, typer.Option("--run", help="Run folder.")],
+    out: Annotated[Path, typer.Option("--out", help="File to write, e.g. model.onnx.")],
+    format: Annotated[Format, typer.Option("--format", help="Export format.")] = Format.onnx,
+    streaming: Annotated[bool, typer.Option(
+        "--streaming", help="One step per call with explicit state (unidirectional models).")] = False,
+    check: Annotated[bool, typer.Option(
+        "--check/--no-check", help="Compare ONNX Runtime with PyTorch on random input.")] = True,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 17,
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Export a run's model with its input standardisation and output scale baked in."""
+    from emotrace.export import check_onnx
+    from emotrace.export import export as export_run
+    from emotrace.streaming import load_model_run
+
+    r = load_model_run(run, what="ONNX export")
+    path = export_run(r, out=out, format=format.value, streaming=streaming, opset=opset)
+    msg = f"wrote {path} ({'streaming, one step per call' if streaming else 'whole sequence'})"
+    diff = check_onnx(path, r) if check else None
+    if diff is not None:
+        msg += f"; max |onnxruntime - pytorch| = {diff:.2e} on 50 random steps"
+    err.print(msg, highlight=False)
+    if diff is not None and not diff < 1e-4:
+        warn([f"the ONNX graph differs from PyTorch by up to {diff:.2e} on random input; please "
+              f"report this (with {run / 'config.yaml'})"])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
