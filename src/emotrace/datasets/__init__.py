@@ -25,6 +25,7 @@ def prepare(name: str, *, out: Path | str, source: Path | str | None = None,
 
         return ceap360vr.prepare(Path(source), Path(out), progress=progress)
     if name == "stress-predict":
-        raise EmotraceError("data prepare stress-predict: this adapter is not available in this "
-                            "version yet (it needs the physiological feature extractors).")
+        from emotrace.datasets import stress_predict
+
+        return stress_predict.prepare(Path(source), Path(out), progress=progress)
     raise EmotraceError(f"data prepare {name!r}: unknown dataset. Use one of {', '.join(ADAPTERS)}.")

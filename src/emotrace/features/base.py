@@ -41,3 +41,7 @@ class Extractor(Protocol):
     def extract(self, path: Path, timestamps_ms: np.ndarray) -> tuple[np.ndarray, list[str], dict]:
         """Features of ``path`` at ``timestamps_ms``: ``(values, names, info)``."""
         ...
+
+    # Optional: ``duration(path) -> float`` (seconds of the input from time 0). The driver calls
+    # it only for ``--rate`` grids (no label timestamps); an extractor without it supports
+    # ``--labels`` only, and ``--rate`` then ends with a clear error.
