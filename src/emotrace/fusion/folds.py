@@ -1,0 +1,60 @@
+"""Out-of-fold (cross-fitted by subject) train predictions for late fusion.
+
+A model's predictions on its own training data are over-fitted, so a fusion model trained on them
+learns to trust the most over-fitted input. With ``K`` folds, the train subjects are dealt into
+``K`` groups (sorted, round-robin); for each group a model with the run's configuration (one seed:
+the run's kept seed) is trained on the other groups, early-stopped on devel as usual, and predicts
+the held-out group. Every train recording thus gets a prediction from a model that never saw its
+subject; these become the run's ``predictions/train/`` (``metrics.json`` says so).
+
+The standardiser and the difficulty auto-encoders are the run's (fitted on all train features,
+no labels), so the fold models see the same input columns as the run's model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from emotrace.config import RunConfig
+from emotrace.errors import EmotraceError
+from emotrace.train.predict import predict_arrays
+from emotrace.train.trainer import EpochEvent, Split, train_seeds
+
+
+def subject_folds(subjects: list[str], k: int) -> list[list[str]]:
+    """Deal the sorted distinct subjects into ``k`` groups, round-robin.
+
+    >>> subject_folds(["s3", "s1", "s2", "s1", "s4"], 2)
+    [['s1', 's3'], ['s2', 's4']]
+    """
+    distinct = sorted(set(subjects))
+    if k < 2 or k > len(distinct):
+        raise EmotraceError(f"--folds {k}: out-of-fold predictions need between 2 and the number "
+                            f"of train subjects ({len(distinct)}) folds. Pick a K in that range.")
+    return [distinct[i::k] for i in range(k)]
+
+
+def out_of_fold(config: RunConfig, train: Split, devel: Split, subjects: list[str], *, k: int,
+                seed: int, on_event: Callable[[EpochEvent], None] | None = None,
+                ) -> tuple[list[np.ndarray], dict]:
+    """Held-out predictions for every train recording (in ``train`` order) and a summary
+    ``{"folds", "seed", "seconds", "fold_devel_ccc"}``."""
+    folds = subject_folds(subjects, k)
+    cfg = config.model_copy(deep=True)
+    cfg.train.seeds, cfg.train.seed = 1, seed
+    preds: list[np.ndarray | None] = [None] * len(train.xs)
+    start, scores = time.perf_counter(), []
+    for held in folds:
+        out = [i for i, s in enumerate(subjects) if s in held]
+        keep = [i for i, s in enumerate(subjects) if s not in held]
+        part = Split([train.ids[i] for i in keep], [train.xs[i] for i in keep],
+                     [train.ys[i] for i in keep], train.groups)
+        result = train_seeds(cfg, part, devel, on_event=on_event)
+        scores.append(result.best.score)
+        for i, p in zip(out, predict_arrays(result.model, [train.xs[i] for i in out]), strict=True):
+            preds[i] = p
+    return preds, {"folds": k, "subjects": folds, "seed": seed,
+                   "seconds": time.perf_counter() - start, "fold_devel_ccc": scores}  # type: ignore[return-value]
