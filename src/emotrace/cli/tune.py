@@ -1,0 +1,78 @@
+"""``emotrace tune``: hyper-parameter search on Ray Tune (local, or a cluster with --address)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from emotrace.cli.common import Debug, Quiet, err, progress_bar
+
+#: options that take several values
+MULTI = ("--features", "--target", "--rank-by")
+
+
+def tune(
+    data: Annotated[Path, typer.Option("--data", help="Corpus folder (MuSe layout).")],
+    space: Annotated[Path, typer.Option("--space", help="Search-space YAML (base: + space:).")],
+    out: Annotated[Path, typer.Option("--out", help="Search folder to write.")],
+    features: Annotated[list[str] | None, typer.Option("--features", help="Feature sets.")] = None,
+    target: Annotated[list[str] | None, typer.Option("--target", help="Target(s).")] = None,
+    trials: Annotated[int, typer.Option("--trials", help="Samples (random, optuna).")] = 20,
+    search: Annotated[str, typer.Option("--search", help="random, grid or optuna.")] = "random",
+    asha: Annotated[bool, typer.Option("--asha/--no-asha", help="Stop bad trials early.")] = True,
+    grace: Annotated[int, typer.Option("--grace", help="ASHA: epochs before the first cut.")] = 5,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="Ray cluster address; default: start Ray on this machine.")] = None,
+    cpus: Annotated[int | None, typer.Option("--cpus", help="CPUs of the local Ray instance.")] = None,
+    cpus_per_trial: Annotated[int, typer.Option("--cpus-per-trial")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the searcher.")] = 0,
+    rank_by: Annotated[list[str] | None, typer.Option(
+        "--rank-by", help="Targets whose devel CCC ranks the trials (default: all).")] = None,
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Search hyper-parameters; every trial is a run folder, results ranked by devel CCC."""
+    import emotrace
+
+    with progress_bar(quiet) as p:
+        task = p.add_task("trials", total=None, info="") if p is not None else None
+
+        def progress(done: int, total: int) -> None:
+            if p is not None:
+                p.update(task, completed=done, total=total)
+
+        result = emotrace.tune(data, space=space, out=out, features=features or None,
+                               targets=target or None, trials=trials, search=search, asha=asha,
+                               grace=grace, address=address, cpus=cpus,
+                               cpus_per_trial=cpus_per_trial, seed=seed, rank_by=rank_by or None,
+                               progress=progress)
+    rows = result["trials"]
+    keys = sorted({k for r in rows for k in r["params"]})
+    table = Table(title=f"{out}: {result['n_finished']} finished, {result['n_stopped']} stopped "
+                  f"by ASHA, {result['n_errors']} failed ({result['seconds']:.0f} s)")
+    for col in ("rank", "status", "devel ccc", "± seeds", *keys):
+        table.add_column(col)
+    for r in rows:
+        score = "" if r["score"] is None else f"{r['score']:.3f}"
+        std = "" if r["score_std"] is None else f"{r['score_std']:.3f}"
+        table.add_row(str(r["rank"]), r["status"], score, std,
+                      *(_fmt(r["params"].get(k)) for k in keys))
+    Console().print(table)
+    if result["best"]:
+        err.print(f"best: {result['best']['run']} (config in {out / 'best.yaml'})", highlight=False)
+    for r in rows:
+        if r["status"] == "error":
+            err.print(f"[yellow]trial {r['rank']} failed:[/] {r['error']}", highlight=False)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(tune)
