@@ -130,3 +130,17 @@ def test_cli_streaming_export_of_bidirectional_exits_2(capsys, tiny_run, tmp_pat
     assert code == 2
     assert "bidirectional" in err and "config.yaml" in err and "Traceback" not in err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_run_with_difficulty_channels_is_refused(corpus, tmp_path):
+    from helpers import TINY_CONFIG
+
+    import emotrace
+
+    cfg = TINY_CONFIG.model_copy(deep=True)
+    cfg.data.difficulty = True
+    cfg.model.bidirectional = False
+    out = tmp_path / "diff"
+    emotrace.fit(corpus, out=out, config=cfg)
+    with pytest.raises(emotrace.EmotraceError, match="--difficulty"):
+        emotrace.StreamingPredictor(out)

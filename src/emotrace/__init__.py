@@ -28,11 +28,22 @@ _API = {
     "EmotraceError": "emotrace.errors",
     "ccc": "emotrace.train.metrics", "ccc_per_recording": "emotrace.train.metrics",
     "pcc": "emotrace.train.metrics", "rmse": "emotrace.train.metrics",
+    "tune": "emotrace.train.tune", "personalise": "emotrace.train.personalise",
+    "fit_final": "emotrace.api",
+    "export": "emotrace.export", "StreamingPredictor": "emotrace.streaming",
+    "report": "emotrace.report",
+    "make_classes": "emotrace.labels.classes",
+    "extract": "emotrace.features.run",
+    "classification_metrics": "emotrace.train.metrics",
+    "fuse": "emotrace.fusion.late", "FuseConfig": "emotrace.config",
 }
 
 __all__ = [
     "DataConfig", "EmotraceError", "ModelConfig", "RunConfig", "TrainConfig", "__version__",
     "ccc", "ccc_per_recording", "evaluate", "fit", "load_corpus", "pcc", "predict", "rmse",
+    "fit_final", "personalise", "tune",
+    "StreamingPredictor", "export", "report", "classification_metrics", "make_classes", "extract",
+    "FuseConfig", "fuse",
 ]
 
 
@@ -49,4 +60,10 @@ if TYPE_CHECKING:
     from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from emotrace.data.muse import load_corpus
     from emotrace.errors import EmotraceError
+    from emotrace.export import export
+    from emotrace.features.run import extract
+    from emotrace.report import report
+    from emotrace.streaming import StreamingPredictor
     from emotrace.train.metrics import ccc, ccc_per_recording, pcc, rmse
+    from emotrace.train.personalise import personalise
+    from emotrace.train.tune import tune

@@ -33,6 +33,11 @@ class DataConfig(_Strict):
     per_recording: list[str] = Field(default_factory=list, description="feature sets z-scored "
                                      "within each recording before the train standardisation")
     strict: bool = False
+    fusion: Literal["early"] = Field("early", description="how several feature sets are combined "
+                                     "in one model: concatenated per step (late fusion of runs is "
+                                     "`emotrace fuse`)")
+    difficulty: bool = Field(False, description="append each feature set's auto-encoder "
+                             "reconstruction error (fitted on train) as an input channel")
 
     @model_validator(mode="after")
     def _hop_within_window(self) -> DataConfig:
@@ -71,6 +76,8 @@ class ModelConfig(_Strict):
     channels: int = Field(64, ge=1, description="gcnn-rnn: convolution channels")
     kernel: int = Field(3, ge=1, description="gcnn-rnn: convolution width in steps")
     head_hidden: int = Field(32, ge=1, description="hidden units of the MLP head")
+    project: int = Field(0, ge=0, description="early fusion: project the concatenated features "
+                         "linearly to this many dimensions first; 0 = off")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> ModelConfig:
@@ -96,6 +103,13 @@ class TrainConfig(_Strict):
     seeds: int = Field(3, ge=1, description="how many seeds; the best on devel is kept")
     seed: int = Field(0, ge=0, description="first seed; seeds are seed, seed+1, ...")
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = all cores")
+    folds: int = Field(0, ge=0, description="write out-of-fold train predictions from this many "
+                       "models cross-fitted by subject (for late fusion); 0 = in-sample")
+    task: Literal["regression", "classification"] = Field(
+        "regression", description="classification: one class per segment of a class_id target "
+        "(cross-entropy, early stopping on devel macro F1); the loss option is then unused")
+    class_weights: bool = Field(False, description="classification: weight the cross-entropy by "
+                                "inverse train class frequency")
 
 
 class RunConfig(_Strict):
@@ -165,3 +179,44 @@ def merge(base: dict, override: dict) -> dict:
         else:
             out[k] = v
     return out
+
+
+def _fusion_model() -> ModelConfig:
+    return ModelConfig(name="rnn", hidden=32, layers=1, head_hidden=16)
+
+
+def _fusion_train() -> TrainConfig:
+    return TrainConfig(epochs=20, patience=5, lr_patience=3, modality_dropout=0.0, seeds=3)
+
+
+class FuseConfig(_Strict):
+    """A late-fusion run (``emotrace fuse``): which runs, and how their predictions are fused.
+
+    Saved as ``RUN/config.yaml`` under the top-level key ``fusion``. ``model`` and ``train`` are
+    used by ``method: rnn`` (a one-layer bidirectional GRU of 32 units, at most 20 epochs, by
+    default); ``weighted`` uses ``train.seed`` and ``train.lr``; ``mean`` has nothing to train.
+    """
+
+    method: Literal["rnn", "weighted", "mean"] = "rnn"
+    runs: list[str] = Field(min_length=2, description="the input run folders")
+    targets: list[str] = Field(default_factory=list, description="filled in from the input runs")
+    features: list[str] = Field(default_factory=list, description="the input runs' feature sets "
+                                "(the difficulty auto-encoders read these)")
+    difficulty: bool = Field(False, description="feed each feature set's auto-encoder "
+                             "reconstruction error to the fusion model")
+    model: ModelConfig = Field(default_factory=_fusion_model)
+    train: TrainConfig = Field(default_factory=_fusion_train)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump({"fusion": self.model_dump(mode="json")}, sort_keys=False)
+
+    def save(self, path: Path | str) -> None:
+        write_text(path, self.to_yaml())
+
+    @classmethod
+    def load(cls, path: Path | str) -> FuseConfig:
+        data = read_yaml(path)
+        try:
+            return cls.model_validate(data.get("fusion"))
+        except ValidationError as e:
+            raise EmotraceError(f"{path}: {explain(e)}") from None

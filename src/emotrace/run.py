@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from emotrace import __version__
-from emotrace.config import RunConfig
+from emotrace.config import RunConfig, read_yaml
 from emotrace.data.normalise import Standardizer
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path
@@ -38,11 +39,13 @@ class Run:
     standardizer: Standardizer
     feature_dims: dict[str, int]
     metrics: dict
+    difficulty: Any = None  # emotrace.fusion.difficulty.Difficulty when trained with --difficulty
 
 
 def save_checkpoint(path: Path, *, config: RunConfig, model: SequenceRegressor,
                     standardizer: Standardizer, feature_dims: dict[str, int], optimizer: dict,
-                    scheduler: dict, rng: dict, epoch: int, seed: int) -> None:
+                    scheduler: dict, rng: dict, epoch: int, seed: int,
+                    difficulty: dict | None = None) -> None:
     ckpt = {
         "format": CHECKPOINT_FORMAT,
         "emotrace_version": __version__,
@@ -57,6 +60,8 @@ def save_checkpoint(path: Path, *, config: RunConfig, model: SequenceRegressor,
         "epoch": epoch,
         "seed": seed,
     }
+    if difficulty is not None:  # the auto-encoders of --difficulty
+        ckpt["difficulty"] = difficulty
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
 
@@ -75,6 +80,10 @@ def load_run(path: Path | str) -> Run:
         if not (path / name).exists():
             raise EmotraceError(f"{path / name}: missing, so {path} is not a finished run. Pass "
                                 f"the --out folder of a finished `emotrace train`.")
+    if "fusion" in read_yaml(path / CONFIG):
+        raise EmotraceError(f"{path}: is a fused run (`emotrace fuse`), which `evaluate`, "
+                            f"`predict` and `fuse` accept but this command does not. Pass a run "
+                            f"of `emotrace train`.")
     config = RunConfig.load(path / CONFIG)
     try:
         ckpt = torch.load(path / CHECKPOINT, weights_only=True)
@@ -84,7 +93,9 @@ def load_run(path: Path | str) -> Run:
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise EmotraceError(f"{path / CHECKPOINT}: not an emotrace checkpoint of format "
                             f"{CHECKPOINT_FORMAT!r}. Retrain the run with this version.")
-    if ckpt["config"] != config.model_dump(mode="json"):
+    # compared after validation, so options added later (with defaults) keep old runs loadable
+    if RunConfig.from_dict(ckpt["config"], source=str(path / CHECKPOINT)).model_dump(
+            mode="json") != config.model_dump(mode="json"):
         raise EmotraceError(f"{path / CONFIG}: does not match {path / CHECKPOINT} (the files come "
                             f"from different runs). Restore the original config.yaml or retrain.")
     model = from_args(ckpt["model_args"])
@@ -101,4 +112,9 @@ def load_run(path: Path | str) -> Run:
         metrics = json.loads((path / METRICS).read_text())
     std = Standardizer.from_state(ckpt["normaliser"],
                                   per_recording=tuple(config.data.per_recording))
-    return Run(path, config, model, std, dict(ckpt["feature_dims"]), metrics)
+    difficulty = None
+    if ckpt.get("difficulty"):
+        from emotrace.fusion.difficulty import Difficulty
+
+        difficulty = Difficulty.from_state(ckpt["difficulty"])
+    return Run(path, config, model, std, dict(ckpt["feature_dims"]), metrics, difficulty)

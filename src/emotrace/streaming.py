@@ -89,6 +89,10 @@ def load_model_run(run: Path | str | Run, *, what: str) -> Run:
         raise EmotraceError(f"{r.path / 'config.yaml'}: a {r.config.train.task} run (one class per "
                             f"segment), but {what} supports sequence regressors (one prediction "
                             f"per step) only. Use `emotrace predict` for this run.")
+    if r.config.data.difficulty:
+        raise EmotraceError(f"{r.path / 'config.yaml'}: trained with --difficulty, whose "
+                            f"auto-encoder channels {what} does not compute. Use `emotrace "
+                            f"predict` for this run, or train without --difficulty.")
     return r
 
 

@@ -11,12 +11,13 @@ import importlib
 import sys
 
 import typer
+from rich.markup import escape
 
 from emotrace.cli.common import err
 from emotrace.errors import EmotraceError
 
 #: the command modules, in the order ``emotrace --help`` lists them
-COMMANDS = ("core", "gold")
+COMMANDS = ("core", "gold", "classes", "personalise", "tune", "report", "export", "extract", "fuse")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Time-continuous, multimodal emotion recognition.")
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     except EmotraceError as e:
         if debug:
             raise
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        # escape: messages hold brackets that rich would take for markup, e.g. "emotrace[export]"
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except OSError as e:
         if debug:

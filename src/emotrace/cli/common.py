@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from emotrace.errors import EmotraceError
@@ -45,7 +46,7 @@ def loader(p, label: str) -> Callable[[int, int], None] | None:
 
 def warn(lines: list[str]) -> None:
     for line in lines:
-        err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 def check_partition(name: str) -> None:

@@ -105,7 +105,28 @@ def train(
     per_recording: Annotated[list[str] | None, typer.Option(
         "--per-recording", help="Feature sets to z-score within each recording first.")] = None,
     strict: Annotated[bool | None, typer.Option("--strict", help="NaN/inf are errors.")] = None,
+    fusion: Annotated[str | None, typer.Option(
+        "--fusion", help="early: the feature sets concatenated per step (late fusion of runs is "
+        "`emotrace fuse`).")] = None,
+    project: Annotated[int | None, typer.Option(
+        "--project", help="Early fusion: project the concatenated features to N dims first.")] = None,
+    difficulty: Annotated[bool | None, typer.Option(
+        "--difficulty", help="Append each feature set's auto-encoder reconstruction error as an "
+        "input channel.")] = None,
+    folds: Annotated[int | None, typer.Option(
+        "--folds", help="Write out-of-fold train predictions from K models cross-fitted by "
+        "subject (for `emotrace fuse`).")] = None,
+    task_kind: Annotated[str | None, typer.Option(
+        "--task", help="regression (per step) or classification (one class per segment of a "
+        "class_id target, e.g. from `emotrace classes`).")] = None,
+    class_weights: Annotated[bool | None, typer.Option(
+        "--class-weights", help="Classification: weight classes by inverse train frequency.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted run.")] = False,
+    final: Annotated[bool, typer.Option(
+        "--final", help="Retrain on train + devel for a fixed number of epochs (from --from RUN's "
+        "best epoch, or --epochs); no early stopping.")] = False,
+    from_run: Annotated[Path | None, typer.Option(
+        "--from", help="With --final: the devel run whose config, best epoch and seed to use.")] = None,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     """Train a sequence regressor; writes config.yaml, checkpoint.pt, metrics.json, predictions/."""
@@ -116,20 +137,37 @@ def train(
     flags = {
         "data": {"features": features or None, "targets": target or None, "win": win, "hop": hop,
                  "standardize": standardize, "strict": strict,
-                 "per_recording": per_recording or None},
+                 "per_recording": per_recording or None, "fusion": fusion,
+                 "difficulty": difficulty},
         "model": {"name": model, "cell": cell, "hidden": hidden, "layers": layers,
                   "bidirectional": bidirectional, "dropout": dropout, "heads": heads,
-                  "channels": channels, "kernel": kernel},
+                  "channels": channels, "kernel": kernel, "project": project},
         "train": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "loss": loss,
                   "weight_decay": weight_decay, "clip": clip,
                   "modality_dropout": modality_dropout, "patience": patience,
-                  "seeds": seeds, "seed": seed, "threads": threads},
+                  "seeds": seeds, "seed": seed, "threads": threads, "task": task_kind,
+                  "folds": folds,
+                  "class_weights": class_weights},
     }
     merged = merge(base, flags)
+    explicit_epochs = merged.get("train", {}).get("epochs")  # --final: before --from's config
+    if from_run is not None or final:
+        from emotrace.api import final_source
+
+        if not final:
+            raise EmotraceError("--from RUN goes with --final (retrain RUN's configuration on "
+                                "train + devel).")
+        if resume:
+            raise EmotraceError("--final runs cannot be resumed; start the --final run again.")
+        if from_run is not None:  # the run's config (and best seed) < --config < flags
+            run_cfg, _, best_seed = final_source(from_run)
+            merged = merge(merge(run_cfg.model_dump(mode="json"), {"train": {"seed": best_seed}}),
+                           merged)
     if not merged.get("data", {}).get("features") or not merged["data"].get("targets"):
         raise EmotraceError("train needs --features and --target (or data.features and "
                             "data.targets in --config).")
     cfg = RunConfig.from_dict(merged, source=str(config) if config else "options")
+    score = "f1" if cfg.train.task == "classification" else "ccc"
     with progress_bar(quiet) as p:
         task = None
 
@@ -140,12 +178,23 @@ def train(
             desc = f"seed {e.seed} ({e.seed_index + 1}/{e.n_seeds})"
             if task is None or p.tasks[task].description != desc:
                 task = p.add_task(desc, total=e.max_epochs, info="")
-            p.update(task, completed=e.epoch, info=f"loss {e.train_loss:.3f} devel ccc "
+            p.update(task, completed=e.epoch, info=f"loss {e.train_loss:.3f} devel {score} "
                      f"{e.devel_ccc:.3f} best {e.best_ccc:.3f}")
 
-        metrics = emotrace.fit(data, out=out, config=cfg, resume=resume, on_event=on_event,
-                                 on_load=loader(p, "load"))
+        if final:
+            metrics = emotrace.fit_final(data, out=out, config=cfg, run=from_run,
+                                         epochs=explicit_epochs, on_event=on_event,
+                                         on_load=loader(p, "load"))
+        else:
+            metrics = emotrace.fit(data, out=out, config=cfg, resume=resume, on_event=on_event,
+                                     on_load=loader(p, "load"))
     warn(metrics["warnings"])
+    if final:
+        f = metrics["final"]
+        err.print(f"final model on train + devel ({f['recordings']} recordings): {f['epochs']} "
+                  f"epochs (from {f['epochs_from']}), seed {f['seed']}, no early stopping; "
+                  f"{metrics['train_seconds']:.1f} s", highlight=False)
+        return
     err.print(f"devel: {json.dumps(metrics['devel'])}  (best seed {metrics['best_seed']}, "
               f"{metrics['train_seconds']:.1f} s)", highlight=False)
 

@@ -121,6 +121,17 @@ def _match(grid: np.ndarray, ts: np.ndarray, tolerance: float) -> tuple[np.ndarr
     return best, hit
 
 
+def _label_columns(folder: Path) -> dict:
+    """``read_table`` options for a target's label files: ``value``, or ``class_id`` and
+    ``segment_id`` for a classification target (decided by the first file's header)."""
+    first = next(iter(sorted(folder.glob("*.csv"))), None)
+    if first is not None and first.stat().st_size:
+        header = _header(first)
+        if "class_id" in header and "value" not in header:
+            return {"value_columns": ["class_id", "segment_id"]}
+    return {"value_columns": ["value"]}
+
+
 def load_corpus(root: Path | str, *, features: list[str] | None = None,
                 targets: list[str] | None = None, partitions: Iterable[str] | None = None,
                 strict: bool = False, cache: bool = True, tolerance_ms: float = 0.5,
@@ -163,14 +174,14 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
             raise EmotraceError(f"{root / LABELS / t}: unknown target {t!r}. Available: "
                                 f"{', '.join(have_t) or 'none'}.")
 
-    label_kw: dict = {"value_columns": ["value"]}
+    label_kw: dict = {t: _label_columns(root / LABELS / t) for t in targets}
     feature_kw: dict = {"first_value_column": 2, "skip": ("segment_id",)}
     jobs: list[tuple[Path, dict]] = []
     for e in entries:  # every missing file is reported before any parsing starts
         for t in targets:
             path = root / LABELS / t / f"{e.id}.csv"
             if path.exists():
-                jobs.append((path, label_kw))
+                jobs.append((path, label_kw[t]))
             elif e.partition != "test":
                 raise located(path, f"recording {e.id!r} ({e.partition}) has no label file for "
                               f"target {t!r}", fix="Add the file, or move the recording to the "
@@ -225,6 +236,8 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
         for t, lt in labels.items():
             rows, hit = _match(grid, lt.timestamps, tolerance_ms)
             y = np.where(hit, lt.values[rows, 0], np.nan).astype(np.float32)
+            if lt.names[-1] == "segment_id":  # a classification target: class_id per segment
+                rec.label_segments[t] = np.where(hit, lt.values[rows, 1], np.nan)
             y[~np.isfinite(y)] = np.nan
             report.label_missing_steps[t] += int(np.isnan(y).sum())
             rec.labels[t] = y

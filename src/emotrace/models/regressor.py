@@ -47,7 +47,9 @@ class SequenceRegressor(nn.Module):
     def __init__(self, cfg: ModelConfig, d_in: int, n_targets: int):
         super().__init__()
         self.cfg, self.d_in, self.n_targets = cfg, d_in, n_targets
-        self.proj = InputProjection(d_in, cfg.hidden, cfg.dropout)
+        # early fusion: an optional linear projection of the concatenated feature sets
+        self.project = nn.Linear(d_in, cfg.project) if cfg.project else None
+        self.proj = InputProjection(cfg.project or d_in, cfg.hidden, cfg.dropout)
         self.pre, d_pre = PRE_BLOCKS[cfg.name](cfg)
         self.rnn = RNN(d_pre, cfg.hidden, cfg.layers, cell=cfg.cell,
                        bidirectional=cfg.bidirectional, dropout=cfg.dropout)
@@ -59,6 +61,8 @@ class SequenceRegressor(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``x`` ``(B, T, d_in)``, ``mask`` ``(B, T)`` → predictions ``(B, T, n_targets)``."""
+        if self.project is not None:
+            x = self.project(x)
         h = self.proj(x, mask)
         if not isinstance(self.pre, nn.Identity):
             h = self.pre(h, mask)
@@ -81,6 +85,10 @@ def build_model(cfg: ModelConfig, d_in: int, n_targets: int) -> SequenceRegresso
 
 
 def from_args(args: dict) -> SequenceRegressor:
+    if args.get("task") == "classification":  # a segment classifier (emotrace.models.classifier)
+        from emotrace.models.classifier import SegmentClassifier
+
+        return SegmentClassifier.from_args(args)  # type: ignore[return-value]
     return SequenceRegressor(ModelConfig.model_validate(args["config"]), args["d_in"],
                              args["n_targets"])
 

@@ -106,3 +106,30 @@ def evaluate(truths: Sequence[np.ndarray], predictions: Sequence[np.ndarray]) ->
         out["auroc"] = float(roc_auc_score(yf, pf))
         out["f1"] = float(f1_score(yf, pf >= 0.5))
     return out
+
+
+def classification_metrics(truth: Sequence[int] | np.ndarray, prediction: Sequence[int] | np.ndarray,
+                           *, n_classes: int | None = None) -> dict[str, float]:
+    r"""Segment-level classification metrics: ``f1_macro`` and ``accuracy``.
+
+    :math:`F1_{macro} = \frac{1}{K} \sum_c \frac{2 P_c R_c}{P_c + R_c}` over the classes
+    ``0 .. n_classes - 1`` (a class with no true and no predicted segment counts 0, as
+    ``sklearn.metrics.f1_score(average="macro", labels=..., zero_division=0)``);
+    accuracy is the share of correct segments. Segments whose truth is NaN or negative are left out.
+
+    >>> classification_metrics([0, 1, 1, 2], [0, 1, 2, 2], n_classes=3)["accuracy"]
+    0.75
+    >>> round(classification_metrics([0, 1, 1, 2], [0, 1, 2, 2], n_classes=3)["f1_macro"], 4)
+    0.7778
+    """
+    from sklearn.metrics import f1_score
+
+    y = np.asarray(truth, dtype=float).ravel()
+    p = np.asarray(prediction, dtype=float).ravel()
+    keep = np.isfinite(y) & (y >= 0)
+    y, p = y[keep].astype(int), p[keep].astype(int)
+    if y.size == 0:
+        return {"f1_macro": 0.0, "accuracy": 0.0, "segments": 0}
+    k = n_classes if n_classes is not None else int(max(y.max(), p.max())) + 1
+    f1 = f1_score(y, p, average="macro", labels=list(range(k)), zero_division=0)
+    return {"f1_macro": float(f1), "accuracy": float((y == p).mean()), "segments": int(y.size)}
