@@ -52,3 +52,23 @@ def warn(lines: list[str]) -> None:
 def check_partition(name: str) -> None:
     if name not in ("train", "devel", "test"):
         raise EmotraceError(f"--partition {name!r}: unknown partition. Use train, devel or test.")
+
+
+def epoch_progress(p, *, label: str = "seed", info: Callable | None = None) -> Callable:
+    """An ``on_event`` callback for training: one progress task per seed, advanced per epoch.
+
+    ``info(event)`` gives the text beside the bar (default: devel CCC and the best so far).
+    """
+    task = None
+
+    def on_event(e) -> None:
+        nonlocal task
+        if p is None:
+            return
+        desc = f"{label} {e.seed} ({e.seed_index + 1}/{e.n_seeds})"
+        if task is None or p.tasks[task].description != desc:
+            task = p.add_task(desc, total=e.max_epochs, info="")
+        text = info(e) if info else f"devel ccc {e.devel_ccc:.3f} best {e.best_ccc:.3f}"
+        p.update(task, completed=e.epoch, info=text)
+
+    return on_event

@@ -12,7 +12,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from emotrace.cli.common import Debug, Quiet, check_partition, err, loader, progress_bar, warn
+from emotrace.cli.common import (
+    Debug,
+    Quiet,
+    check_partition,
+    epoch_progress,
+    err,
+    loader,
+    progress_bar,
+    warn,
+)
 from emotrace.errors import EmotraceError
 
 #: options that take several values (``--features a b c``)
@@ -169,18 +178,8 @@ def train(
     cfg = RunConfig.from_dict(merged, source=str(config) if config else "options")
     score = "f1" if cfg.train.task == "classification" else "ccc"
     with progress_bar(quiet) as p:
-        task = None
-
-        def on_event(e) -> None:
-            nonlocal task
-            if p is None:
-                return
-            desc = f"seed {e.seed} ({e.seed_index + 1}/{e.n_seeds})"
-            if task is None or p.tasks[task].description != desc:
-                task = p.add_task(desc, total=e.max_epochs, info="")
-            p.update(task, completed=e.epoch, info=f"loss {e.train_loss:.3f} devel {score} "
-                     f"{e.devel_ccc:.3f} best {e.best_ccc:.3f}")
-
+        on_event = epoch_progress(p, info=lambda e: f"loss {e.train_loss:.3f} devel {score} "
+                                  f"{e.devel_ccc:.3f} best {e.best_ccc:.3f}")
         if final:
             metrics = emotrace.fit_final(data, out=out, config=cfg, run=from_run,
                                          epochs=explicit_epochs, on_event=on_event,

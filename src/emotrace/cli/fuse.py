@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from emotrace.cli.common import Debug, Quiet, err, progress_bar
+from emotrace.cli.common import Debug, Quiet, epoch_progress, err, progress_bar
 from emotrace.errors import EmotraceError
 
 #: options that take several values
@@ -55,17 +55,7 @@ def fuse(
             raise EmotraceError(f"{config or 'options'}: {explain(e)}") from None
         raise
     with progress_bar(quiet) as p:
-        task = None
-
-        def on_event(e) -> None:
-            nonlocal task
-            if p is None:
-                return
-            desc = f"fusion seed {e.seed} ({e.seed_index + 1}/{e.n_seeds})"
-            if task is None or p.tasks[task].description != desc:
-                task = p.add_task(desc, total=e.max_epochs, info="")
-            p.update(task, completed=e.epoch, info=f"devel ccc {e.devel_ccc:.3f} best {e.best_ccc:.3f}")
-
+        on_event = epoch_progress(p, label="fusion seed")
         metrics = emotrace.fuse(runs, data=data, out=out, method=method, difficulty=difficulty,
                                 config=cfg, on_event=on_event)
     err.print(f"devel: {json.dumps(metrics['devel'])}  ({metrics['method']} fusion of "

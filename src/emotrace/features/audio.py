@@ -33,12 +33,12 @@ from __future__ import annotations
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
 from emotrace.errors import EmotraceError
+from emotrace.features.base import package_version
 from emotrace.features.media import (
     AUDIO_SUFFIXES,
     audio_duration,
@@ -99,13 +99,6 @@ def build(feature_set: str, *, window: float = 6.0, anchor: str = "end", vad: bo
     return AudioExtractor(name=feature_set, settings=settings)
 
 
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
-
-
 def windows(
     ts_s: np.ndarray, *, length: float, anchor: str, duration: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -137,9 +130,9 @@ class AudioExtractor:
     _vad_model: object = field(default=None, repr=False)
 
     def versions(self) -> dict[str, str]:
-        out = {"opensmile": _version("opensmile"), "av": _version("av")}
+        out = {"opensmile": package_version("opensmile"), "av": package_version("av")}
         if self.settings["vad"]:
-            out["silero-vad"] = _version("silero-vad")
+            out["silero-vad"] = package_version("silero-vad")
         return out
 
     def duration(self, path: Path) -> float:

@@ -10,6 +10,7 @@ settings. Extractors never write files.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Protocol
 
@@ -45,3 +46,11 @@ class Extractor(Protocol):
     # Optional: ``duration(path) -> float`` (seconds of the input from time 0). The driver calls
     # it only for ``--rate`` grids (no label timestamps); an extractor without it supports
     # ``--labels`` only, and ``--rate`` then ends with a clear error.
+
+
+def package_version(package: str) -> str:
+    """The installed version of ``package`` for a manifest, or ``"not installed"``."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"

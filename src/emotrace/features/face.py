@@ -30,12 +30,12 @@ Only the Haar detector is available: MTCNN (``facenet-pytorch``) pins an old tor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
 from emotrace.errors import EmotraceError, located
+from emotrace.features.base import package_version
 from emotrace.features.media import VIDEO_SUFFIXES, check_span, check_timestamps, frames_at, need, video_info
 
 FEATURE_SETS = ("face", "face-expr")
@@ -93,13 +93,6 @@ def build(feature_set: str, *, detector: str = "haar") -> FaceExtractor:
     return FaceExtractor(name=feature_set, settings=settings)
 
 
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
-
-
 def _largest(boxes) -> tuple[int, int, int, int] | None:
     if boxes is None or len(boxes) == 0:
         return None
@@ -117,10 +110,10 @@ class FaceExtractor:
     _models: dict = field(default_factory=dict, repr=False)
 
     def versions(self) -> dict[str, str]:
-        out = {"opencv-python-headless": _version("opencv-python-headless"), "av": _version("av")}
+        packages = ["opencv-python-headless", "av"]
         if self.name == "face-expr":
-            out |= {"fer": _version("fer"), "ai-edge-litert": _version("ai-edge-litert")}
-        return out
+            packages += ["fer", "ai-edge-litert"]
+        return {pkg: package_version(pkg) for pkg in packages}
 
     @property
     def names(self) -> list[str]:

@@ -91,18 +91,19 @@ def _open(path: Path):
         ) from None
 
 
+def _audio_stream(container, path: Path):
+    if not container.streams.audio:
+        raise located(path, "has no audio stream",
+                      fix="Pass a file with sound (or leave this recording out of the media folder).")
+    return container.streams.audio[0]
+
+
 def decode_audio(path: Path, *, rate: int = 16000) -> np.ndarray:
     """The first audio stream of ``path`` as mono float32 samples at ``rate`` Hz."""
     av = need("av")
     container = _open(path)
     with container:
-        if not container.streams.audio:
-            raise located(
-                path,
-                "has no audio stream",
-                fix="Pass a file with sound (or leave this recording out of the media folder).",
-            )
-        stream = container.streams.audio[0]
+        stream = _audio_stream(container, path)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         chunks: list[np.ndarray] = []
         try:
@@ -149,13 +150,7 @@ def audio_duration(path: Path) -> float:
     """Seconds of the first audio stream (from the header; decoded when the header has none)."""
     container = _open(path)
     with container:
-        if not container.streams.audio:
-            raise located(
-                path,
-                "has no audio stream",
-                fix="Pass a file with sound (or leave this recording out of the media folder).",
-            )
-        duration = _stream_duration(container, container.streams.audio[0])
+        duration = _stream_duration(container, _audio_stream(container, path))
     return duration if np.isfinite(duration) else decode_audio(path).size / 16000
 
 

