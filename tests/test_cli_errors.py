@@ -471,6 +471,18 @@ def test_evaluate_test_partition_without_labels(capsys, corpus, tiny_run):
     assert not (tiny_run / "eval_test.json").exists()
 
 
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_partition_the_corpus_does_not_have(capsys, corpus, tiny_run, command):
+    """A corpus without test recordings (as the public CEAP-360VR copy) names what it has."""
+    part = corpus / PARTITION
+    write_lines(part, [row for row in lines(part) if not row.endswith(",test") and ",test," not in row])
+    args = [command, "--run", tiny_run, "--data", corpus, "--partition", "test", "--quiet"]
+    if command == "predict":
+        args += ["--out", tiny_run / "p"]
+    msg = bad(capsys, *args, names=(part, "no recording in partition 'test'", "devel, train"))
+    assert "no recordings selected" not in msg
+
+
 def test_debug_shows_the_exception(corpus):
     (corpus / PARTITION).unlink()
     from emotrace.cli import main

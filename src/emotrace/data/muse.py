@@ -158,7 +158,14 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
     entries = read_partition(root)
     if partitions is not None:
         keep = set(partitions)
+        listed = sorted({e.partition for e in entries})
         entries = [e for e in entries if e.partition in keep]
+        if not entries:
+            raise located(root / PARTITION_FILE, f"no recording in partition "
+                          f"{' or '.join(repr(p) for p in sorted(keep))}; the file lists "
+                          f"{', '.join(listed) or 'none'}",
+                          fix="Choose one of the partitions it lists, or mark recordings with that "
+                          "partition.")
     have_f, have_t = available(root, FEATURES), available(root, LABELS)
     features = list(features) if features else have_f
     targets = list(targets) if targets is not None else have_t
