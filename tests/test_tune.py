@@ -123,6 +123,37 @@ def test_missing_space_file_exit_2(tmp_path, capsys, corpus):
     assert code == 2 and "nope.yaml" in err and "not found" in err
 
 
+def test_trial_reports_the_rank_by_score_that_ranks_it(tmp_path, corpus, monkeypatch):
+    """What ASHA and the search algorithm judge during a trial is the devel CCC of the --rank-by
+    target at the best epoch so far, the same number that ranks the finished trial; not the mean
+    over all trained targets (which the trainer selects epochs by). Ray's reporting is replaced by
+    a list, so no Ray instance starts."""
+    from ray import tune
+
+    from emotrace.train.tune import _seed_scores, _trial
+
+    reports: list[dict] = []
+    monkeypatch.setattr(tune, "report", lambda result: reports.append(dict(result)))
+    monkeypatch.setattr(tune, "get_context", lambda: type("Ctx", (), {
+        "get_trial_id": staticmethod(lambda: "t_00001")})())
+    sp = Space.from_dict({"base": {"data": {"features": ["audio"], "targets": ["arousal", "valence"]},
+                                   "model": {"hidden": 8, "layers": 1},
+                                   "train": {"epochs": 3, "seeds": 1, "threads": 1}},
+                          "space": {"train.lr": {"choice": [0.01]}}})
+    ctx = {"base": sp.base, "params": sp.params, "source": sp.source, "data": str(corpus),
+           "out": str(tmp_path / "search"), "threads": 1, "rank_by": ["arousal"]}
+    _trial({"train.lr": 0.01}, ctx=ctx)
+    metrics = load_run(tmp_path / "search" / "trials" / "trial_00001").metrics
+    history = metrics["seeds"][0]["history"]
+    epochs = [r for r in reports if "asha_ccc" in r]
+    assert [r["epoch"] for r in epochs] == [h["epoch"] for h in history] == [1, 2, 3]
+    best = metrics["seeds"][0]["devel"]
+    assert epochs[-1]["asha_ccc"] == pytest.approx(best["arousal"]["ccc"])
+    assert epochs[-1]["asha_ccc"] != pytest.approx((best["arousal"]["ccc"] + best["valence"]["ccc"]) / 2)
+    assert reports[-1]["finished"]
+    assert reports[-1]["score"] == pytest.approx(_seed_scores(metrics, ["arousal"])[0])
+
+
 # --------------------------------------------------------------------------------------------
 # real searches on Ray Tune (local, one CPU)
 

@@ -52,6 +52,7 @@ class EpochEvent:
     best_ccc: float
     lr: float
     seconds: float  # wall-clock since this seed started
+    best_targets: dict[str, float] = field(default_factory=dict)  # target -> devel CCC at best_ccc's epoch
 
 
 @dataclass
@@ -216,7 +217,8 @@ def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Pa
             if on_event:
                 on_event(EpochEvent(seed, si, len(seeds), epoch, tc.epochs, total / max(count, 1),
                                     score if devel.xs else float("nan"),
-                                    best if devel.xs else float("nan"), lr, seconds))
+                                    best if devel.xs else float("nan"), lr, seconds,
+                                    {t: float(m["ccc"]) for t, m in best_metrics.items()}))
             if state_path is not None:
                 save_progress({"seed": seed, "model": model.state_dict(),
                                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),

@@ -248,9 +248,10 @@ def _plain(v: Any) -> Any:
 def _trial(values: dict, *, ctx: dict) -> None:
     """One Ray Tune trial: a normal ``emotrace.fit`` run under ``OUT/trials/<trial>``.
 
-    Reports after every epoch: ``epoch`` and ``asha_ccc`` (best devel CCC so far) while the
-    first seed trains, which is what ASHA judges, and ``score`` (the mean over started seeds of
-    their best devel CCC so far) throughout.
+    Reports after every epoch: ``epoch`` and ``asha_ccc`` (the devel CCC at the best epoch so
+    far, averaged over the ``rank_by`` targets, as the final ranking is) while the first seed
+    trains, which is what ASHA judges, and ``score`` (the mean of that over the started seeds)
+    throughout.
     """
     import torch
     from ray import tune
@@ -267,7 +268,8 @@ def _trial(values: dict, *, ctx: dict) -> None:
     best: dict[int, float] = {}
 
     def on_event(e) -> None:
-        best[e.seed_index] = e.best_ccc if np.isfinite(e.best_ccc) else -1.0
+        score = _rank_score(e.best_targets, ctx["rank_by"]) if e.best_targets else e.best_ccc
+        best[e.seed_index] = score if np.isfinite(score) else -1.0
         result = {"score": float(np.mean(list(best.values()))), "seed_index": e.seed_index,
                   "seed_epoch": e.epoch, "run": str(out)}
         if e.seed_index == 0:
@@ -280,6 +282,12 @@ def _trial(values: dict, *, ctx: dict) -> None:
                  "seeds_done": len(scores), "run": str(out), "finished": True})
 
 
+def _rank_score(ccc: dict[str, float], rank_by: list[str] | None) -> float:
+    """The mean of per-target CCCs over the ``rank_by`` targets (default: all of them)."""
+    names = [t for t in (rank_by or ccc) if t in ccc] or list(ccc)
+    return float(np.mean([ccc[t] for t in names]))
+
+
 def _seed_scores(metrics: dict, rank_by: list[str] | None = None) -> list[float]:
     """Each seed's devel CCC at its best epoch, averaged over the ``rank_by`` targets (default:
     all the run's targets)."""
@@ -289,8 +297,7 @@ def _seed_scores(metrics: dict, rank_by: list[str] | None = None) -> list[float]
         if "ccc" in d:  # a single-target run
             out.append(float(d["ccc"]))
         else:
-            names = [t for t in (rank_by or d) if t in d] or list(d)
-            out.append(float(np.mean([d[t]["ccc"] for t in names])))
+            out.append(_rank_score({t: m["ccc"] for t, m in d.items()}, rank_by))
     return out
 
 
