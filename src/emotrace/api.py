@@ -207,11 +207,7 @@ def _run_corpus(run: Run, data: Path | str, partition: str, *, labels: bool) -> 
             raise EmotraceError(f"{Path(data) / 'feature_segments' / f}: {d} feature columns, "
                                 f"but the model in {run.path} was trained on "
                                 f"{run.feature_dims.get(f)}. Use the corpus the run was trained on.")
-    recs = corpus.partition(partition)
-    if not recs:
-        raise EmotraceError(f"{Path(data) / 'metadata' / 'partition.csv'}: no recording in "
-                            f"partition {partition!r}.")
-    return recs
+    return corpus.partition(partition)  # not empty: load_corpus refuses an empty partition
 
 
 def evaluate(run: Path | str, data: Path | str, *, partition: str = "devel") -> dict:
