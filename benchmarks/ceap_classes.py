@@ -25,7 +25,7 @@ import emotrace
 from emotrace.data.normalise import Standardizer
 from emotrace.datasets import prepare
 from emotrace.labels.classes import make_classes
-from emotrace.train.metrics import classification_metrics
+from emotrace.metrics import classification_metrics
 
 FEATURES = ["head", "eye", "lum"]
 SETUPS = {"valence": ("valence-set", "kmeans"), "arousal": ("arousal-set", "gmm")}

@@ -5,7 +5,7 @@
 The participants who rated the same video are the raters (5 Hz, 300 steps; constant traces left
 out). Per video and dimension:
 
-1. Agreement: mean ± std over rater pairs of Pearson and CCC (emotrace.train.metrics).
+1. Agreement: mean ± std over rater pairs of Pearson and CCC (emotrace.metrics).
 2. Shift recovery, over ``--draws`` random draws (seeds 0..draws-1): every rater r is delayed by
    d_r ~ U{0, ..., 20} steps (0-4 s; edge-held). Lag error = mean over raters of
    |(lag_r(shifted) - lag_r(unshifted)) - d_r - c| in seconds, with c the median over raters
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from emotrace.datasets.ceap360vr import ceap_raters
 from emotrace.labels import agreement, fuse, zscore
-from emotrace.labels.ceap import ceap_raters
-from emotrace.labels.fusion import shift
+from emotrace.labels.raters import shift
 
 
 def pm(values: list[float] | np.ndarray) -> str:

@@ -58,7 +58,7 @@ def logistic_per_set(data: Path) -> dict[str, dict[str, list[float]]]:
     from sklearn.linear_model import LogisticRegression
 
     from emotrace.data.muse import load_corpus
-    from emotrace.train.metrics import evaluate
+    from emotrace.metrics import trace_metrics
 
     corpus = load_corpus(data, features=list(SETS), targets=["stress"])
     rows = {}
@@ -67,7 +67,7 @@ def logistic_per_set(data: Path) -> dict[str, dict[str, list[float]]]:
         parts = _per_subject_z(corpus, features)
         model = LogisticRegression(max_iter=2000).fit(np.concatenate(parts["train"][0]),
                                                       np.concatenate(parts["train"][1]))
-        m = evaluate(parts["devel"][1], [model.predict_proba(x)[:, 1] for x in parts["devel"][0]])
+        m = trace_metrics(parts["devel"][1], [model.predict_proba(x)[:, 1] for x in parts["devel"][0]])
         rows[f"logreg {name} (z per subject)"] = {k: [m[k]] for k in ("ccc", "auroc", "f1")}
     return rows
 
@@ -77,7 +77,7 @@ def reference(data: Path) -> dict[str, dict[str, float]]:
     from sklearn.linear_model import LogisticRegression
 
     from emotrace.data.muse import load_corpus
-    from emotrace.train.metrics import evaluate
+    from emotrace.metrics import trace_metrics
 
     corpus = load_corpus(data, features=["hrv", "eda"], targets=["stress"])
     hr_col = 0  # hrv: hr is the first column
@@ -105,7 +105,7 @@ def reference(data: Path) -> dict[str, dict[str, float]]:
 
         model = LogisticRegression(max_iter=1000).fit(prep(xtr), ytr)
         preds = [model.predict_proba(prep(x))[:, 1] for x in xs["devel"]]
-        m = evaluate(ys["devel"], preds)
+        m = trace_metrics(ys["devel"], preds)
         out[name] = {k: [m[k]] for k in ("ccc", "auroc", "f1")}
     return out
 

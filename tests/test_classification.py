@@ -15,10 +15,10 @@ from helpers import make_corpus, run_cli
 import emotrace
 from emotrace.config import ModelConfig
 from emotrace.data.csvio import read_table
+from emotrace.metrics import classification_metrics
 from emotrace.models.classifier import SegmentClassifier
 from emotrace.run import load_run
 from emotrace.train.classify import class_weights
-from emotrace.train.metrics import classification_metrics
 
 SEG = 15  # steps per segment
 

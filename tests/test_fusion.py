@@ -16,7 +16,7 @@ import emotrace
 from emotrace.config import DataConfig, FuseConfig, ModelConfig, RunConfig, TrainConfig
 from emotrace.data.csvio import read_table
 from emotrace.fusion.folds import subject_folds
-from emotrace.models.fusion import WeightedMean, build_fusion
+from emotrace.models.late import WeightedMean, build_fusion
 from emotrace.run import load_run
 
 FAST_FUSE = ["--epochs", "2", "--seeds", "1", "--hidden", "4", "--quiet"]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from emotrace.metrics import ccc
 from emotrace.train.losses import LOSSES, ccc_batch_loss, ccc_loss
-from emotrace.train.metrics import ccc
 
 NAMES = sorted(LOSSES)
 

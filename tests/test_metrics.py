@@ -1,4 +1,4 @@
-"""Evaluation metrics (emotrace.train.metrics) against reference implementations:
+"""Evaluation metrics (emotrace.metrics) against reference implementations:
 audmetric for CCC, NumPy formulas for PCC and RMSE, scikit-learn for AUROC and F1."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
-from emotrace.train.metrics import ccc, ccc_per_recording, evaluate, is_binary, pcc, rmse
+from emotrace.metrics import ccc, ccc_per_recording, is_binary, pcc, rmse, trace_metrics
 
 
 def pair(seed: int, n: int, offset: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +93,7 @@ def test_ccc_per_recording_is_the_mean_of_per_recording_values():
     per = [audmetric.concordance_cc(t, p) for t, p in zip(truths, preds, strict=True)]
     assert ccc_per_recording(truths, preds) == pytest.approx(np.mean(per), abs=1e-12)
     glob = audmetric.concordance_cc(np.concatenate(truths), np.concatenate(preds))
-    m = evaluate(truths, preds)
+    m = trace_metrics(truths, preds)
     assert m["ccc"] == pytest.approx(glob, abs=1e-12)
     assert m["ccc_per_recording"] == pytest.approx(np.mean(per), abs=1e-12)
     assert abs(m["ccc"] - m["ccc_per_recording"]) > 0.1  # the two numbers mean different things
@@ -108,7 +108,7 @@ def test_ccc_per_recording_skips_unlabelled_recordings():
 def test_evaluate_reports_the_regression_metrics():
     truths = [pair(s, 50, 0, 1)[0] for s in range(3)]
     preds = [pair(s, 50, 0.2, 1.1)[1] for s in range(3)]
-    m = evaluate(truths, preds)
+    m = trace_metrics(truths, preds)
     assert set(m) == {"ccc", "ccc_per_recording", "pcc", "rmse"}
     y, p = np.concatenate(truths), np.concatenate(preds)
     assert m["pcc"] == pytest.approx(np.corrcoef(y, p)[0, 1])
@@ -121,7 +121,7 @@ def test_binary_targets_add_auroc_and_f1(seed):
     truths = [rng.integers(0, 2, n).astype(float) for n in (40, 60, 25)]
     truths[1][[3, 9]] = np.nan  # unlabelled steps are left out here too
     preds = [np.clip(t + 0.7 * rng.standard_normal(len(t)), -1, 2) for t in truths]
-    m = evaluate(truths, preds)
+    m = trace_metrics(truths, preds)
     y, p = np.concatenate(truths), np.concatenate(preds)
     keep = np.isfinite(y)
     assert m["auroc"] == pytest.approx(roc_auc_score(y[keep], p[keep]), abs=1e-12)
@@ -137,4 +137,4 @@ def test_binary_targets_add_auroc_and_f1(seed):
 ])
 def test_is_binary(truth, binary):
     assert is_binary([np.array(truth)]) is binary
-    assert ("auroc" in evaluate([np.array(truth)], [np.array(truth)])) is binary
+    assert ("auroc" in trace_metrics([np.array(truth)], [np.array(truth)])) is binary

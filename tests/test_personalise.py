@@ -14,9 +14,9 @@ from helpers import TINY_CONFIG, lines, make_corpus, run_cli, write_lines
 
 import emotrace
 from emotrace.errors import EmotraceError
+from emotrace.metrics import ccc
 from emotrace.run import load_run
 from emotrace.train import personalise as P
-from emotrace.train.metrics import ccc
 
 CEAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "ceap360vr"
 STEP_S = 0.25  # the synthetic corpus' label step

@@ -70,8 +70,8 @@ def test_html_is_self_contained_and_embeds_every_png(built):
 def _evaluate(run, root, target):
     """What `emotrace evaluate` computes, from the model and the corpus (not the report's files)."""
     from emotrace.data.muse import load_corpus
+    from emotrace.metrics import trace_metrics
     from emotrace.run import load_run
-    from emotrace.train.metrics import evaluate
     from emotrace.train.predict import predict_arrays
 
     r = load_run(run)
@@ -79,7 +79,7 @@ def _evaluate(run, root, target):
     recs = load_corpus(root, features=dc.features, targets=dc.targets).partition("devel")
     preds = predict_arrays(r.model, [r.standardizer.transform(x, dc.features) for x in recs])
     k = dc.targets.index(target)
-    return evaluate([x.labels[target] for x in recs], [p[:, k] for p in preds])
+    return trace_metrics([x.labels[target] for x in recs], [p[:, k] for p in preds])
 
 
 def test_metrics_table_matches_evaluate(built, two_runs, corpus_template):

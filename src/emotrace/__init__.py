@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from emotrace._version import __version__
 
 _API = {
     "fit": "emotrace.api", "evaluate": "emotrace.api", "predict": "emotrace.api",
@@ -26,15 +26,15 @@ _API = {
     "DataConfig": "emotrace.config", "ModelConfig": "emotrace.config",
     "RunConfig": "emotrace.config", "TrainConfig": "emotrace.config",
     "EmotraceError": "emotrace.errors",
-    "ccc": "emotrace.train.metrics", "ccc_per_recording": "emotrace.train.metrics",
-    "pcc": "emotrace.train.metrics", "rmse": "emotrace.train.metrics",
+    "ccc": "emotrace.metrics", "ccc_per_recording": "emotrace.metrics",
+    "pcc": "emotrace.metrics", "rmse": "emotrace.metrics",
     "tune": "emotrace.train.tune", "personalise": "emotrace.train.personalise",
     "fit_final": "emotrace.api",
     "export": "emotrace.export", "StreamingPredictor": "emotrace.streaming",
     "report": "emotrace.report",
     "make_classes": "emotrace.labels.classes",
     "extract": "emotrace.features.run",
-    "classification_metrics": "emotrace.train.metrics",
+    "classification_metrics": "emotrace.metrics",
     "fuse": "emotrace.fusion.late", "FuseConfig": "emotrace.config",
 }
 
@@ -62,8 +62,8 @@ if TYPE_CHECKING:
     from emotrace.errors import EmotraceError
     from emotrace.export import export
     from emotrace.features.run import extract
+    from emotrace.metrics import ccc, ccc_per_recording, pcc, rmse
     from emotrace.report import report
     from emotrace.streaming import StreamingPredictor
-    from emotrace.train.metrics import ccc, ccc_per_recording, pcc, rmse
     from emotrace.train.personalise import personalise
     from emotrace.train.tune import tune

@@ -19,6 +19,7 @@ from emotrace.data.muse import LABELS, available, load_corpus
 from emotrace.data.normalise import Standardizer
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_json
+from emotrace.metrics import trace_metrics
 from emotrace.run import (
     CHECKPOINT,
     CONFIG,
@@ -29,7 +30,6 @@ from emotrace.run import (
     load_run,
     save_checkpoint,
 )
-from emotrace.train.metrics import evaluate as evaluate_metrics
 from emotrace.train.predict import predict_arrays
 from emotrace.train.trainer import EpochEvent, Split, train_seeds
 
@@ -236,7 +236,7 @@ def evaluate(run: Path | str, data: Path | str, *, partition: str = "devel") -> 
         write_json(r.path / f"eval_{partition}.json", result)
         return result
     preds = predict_arrays(r.model, _inputs(recs, r.standardizer, dc, r.difficulty))
-    per = {t: evaluate_metrics([x.labels[t] for x in recs], [p[:, k] for p in preds])
+    per = {t: trace_metrics([x.labels[t] for x in recs], [p[:, k] for p in preds])
            for k, t in enumerate(dc.targets)}
     if len(dc.targets) == 1:
         result = {"target": dc.targets[0], "partition": partition, "recordings": len(recs),

@@ -25,9 +25,9 @@ from emotrace.data.muse import LABELS, load_corpus
 from emotrace.data.normalise import Standardizer
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_json
+from emotrace.metrics import classification_metrics
 from emotrace.run import CHECKPOINT, CONFIG, METRICS, PREDICTIONS, STATE, Run, save_checkpoint
 from emotrace.train.classify import Segments, cut_segments, predict_proba, train_classifier
-from emotrace.train.metrics import classification_metrics
 from emotrace.train.trainer import EpochEvent
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from emotrace import __version__
+from emotrace._version import __version__
 from emotrace.config import RunConfig, read_yaml
 from emotrace.data.normalise import Standardizer
 from emotrace.errors import EmotraceError

@@ -3,7 +3,7 @@
 The inputs are the per-step predictions that runs wrote to ``RUN/predictions/<partition>/``
 (``timestamp,value``, or one column per target). All runs must predict the same targets for the
 same recordings at the same timestamps; anything else is an error that names the file. The fusion
-model (:mod:`emotrace.models.fusion`: ``rnn``, ``weighted`` or ``mean``) is trained on the train
+model (:mod:`emotrace.models.late`: ``rnn``, ``weighted`` or ``mean``) is trained on the train
 predictions, selected on devel, and written as a normal run directory::
 
     RUN/config.yaml        fusion: {method, runs, targets, features, difficulty, model, train}
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emotrace import __version__
+from emotrace._version import __version__
 from emotrace.config import FuseConfig, RunConfig, read_yaml
 from emotrace.data.csvio import read_table, write_table
 from emotrace.data.muse import LABELS, available, load_corpus
@@ -41,10 +41,10 @@ from emotrace.data.windows import make_windows
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path, write_json
 from emotrace.fusion.difficulty import Difficulty
-from emotrace.models.fusion import METHODS, build_fusion, fusion_args, fusion_from_args
+from emotrace.metrics import trace_metrics
+from emotrace.models.late import METHODS, build_fusion, fusion_args, fusion_from_args
 from emotrace.run import CHECKPOINT, CHECKPOINT_FORMAT, CONFIG, METRICS, PREDICTIONS, STATE
 from emotrace.train.losses import LOSSES
-from emotrace.train.metrics import evaluate as evaluate_metrics
 from emotrace.train.predict import predict_arrays
 from emotrace.train.trainer import EpochEvent, Split, train_seeds
 
@@ -208,7 +208,7 @@ def _fit_weighted(module: torch.nn.Module, xs: list[np.ndarray], ys: list[np.nda
 
 
 def _score(ys: list[np.ndarray], preds: list[np.ndarray], targets: list[str]) -> dict:
-    return {t: evaluate_metrics([y[:, k] for y in ys], [p[:, k] for p in preds])
+    return {t: trace_metrics([y[:, k] for y in ys], [p[:, k] for p in preds])
             for k, t in enumerate(targets)}
 
 

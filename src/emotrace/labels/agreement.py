@@ -6,12 +6,12 @@ from itertools import combinations
 
 import numpy as np
 
-from emotrace.labels.fusion import ewe_weights
-from emotrace.train.metrics import ccc, pcc
+from emotrace.labels.raters import ewe_weights
+from emotrace.metrics import ccc, pcc
 
 
 def pairwise(traces: np.ndarray) -> dict[str, np.ndarray]:
-    """Pearson (:func:`emotrace.train.metrics.pcc`) and CCC (:func:`~emotrace.train.metrics.ccc`)
+    """Pearson (:func:`emotrace.metrics.pcc`) and CCC (:func:`~emotrace.metrics.ccc`)
     of every rater pair ``i < j``, in ``itertools.combinations`` order."""
     pairs = list(combinations(range(traces.shape[1]), 2))
     return {"pearson": np.array([pcc(traces[:, i], traces[:, j]) for i, j in pairs]),

@@ -16,8 +16,8 @@ from emotrace.data.csvio import write_labels
 from emotrace.errors import EmotraceError, located
 from emotrace.fileio import write_json
 from emotrace.labels.agreement import agreement, agreement_overall
-from emotrace.labels.fusion import METHODS, fuse, parse_smoother, zscore
 from emotrace.labels.physio import read_eda, replace_weakest
+from emotrace.labels.raters import METHODS, fuse, parse_smoother, zscore
 from emotrace.labels.raw import RaterTable, read_raw_folder
 
 STANDARDIZE = ("none", "per-recording", "all")
@@ -49,11 +49,11 @@ def gold_standard(raw: Path | str, *, dimension: str, out: Path | str, method: s
     ``out/metadata/gold_<dimension>.json``.
 
     Args:
-        method: one of :data:`emotrace.labels.fusion.METHODS`.
+        method: one of :data:`emotrace.labels.raters.METHODS`.
         standardize: ``none``, ``per-recording`` (z-score each rater per recording) or ``all``
             (z-score each rater, identified by its column name, with its statistics over all
             recordings).
-        pre_smooth / post_smooth: :func:`~emotrace.labels.fusion.parse_smoother` specs, applied
+        pre_smooth / post_smooth: :func:`~emotrace.labels.raters.parse_smoother` specs, applied
             to every rater before standardising / to the gold standard.
         eda: folder of ``<id>.csv`` EDA files (see :mod:`emotrace.labels.physio`); the rater
             with the lowest EWE weight is replaced by the smoothed, standardised EDA

@@ -12,7 +12,7 @@ import numpy as np
 
 from emotrace.data.csvio import check_timeline, read_table
 from emotrace.errors import located
-from emotrace.labels.fusion import Smoother, ewe_weights, zscore
+from emotrace.labels.raters import Smoother, ewe_weights, zscore
 
 
 def eda_on_grid(t_eda: np.ndarray, v_eda: np.ndarray, grid: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 MLP head with one logit per class (MuSe-Sent: one label per segment).
 
 Encoder = input projection → pre-block (``rnn``/``attn-rnn``/``gcnn-rnn``, as
-:mod:`emotrace.models.regressor`) → RNN; pooling
+:mod:`emotrace.models.encoder`) → RNN; pooling
 :math:`\\bar{h} = \\sum_t m_t h_t / \\sum_t m_t` over the real (unpadded) steps; head = two linear
 layers. A model is rebuilt from ``(ModelConfig, d_in, n_classes)``, stored in every checkpoint.
 """
@@ -14,7 +14,7 @@ from torch import nn
 
 from emotrace.config import ModelConfig
 from emotrace.models.blocks import RNN, InputProjection, MLPHead
-from emotrace.models.regressor import PRE_BLOCKS
+from emotrace.models.encoder import PRE_BLOCKS
 
 
 class MaskedMeanPool(nn.Module):

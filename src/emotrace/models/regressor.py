@@ -3,44 +3,20 @@
 The head's output is mapped to label units by a fixed affine transform whose mean and std the
 trainer sets from the train labels (``out_mean``, ``out_std`` buffers).
 
-The three model families differ only in the pre-block, picked by name from :data:`PRE_BLOCKS`:
-
-- ``rnn``: none (the MuSe baseline LSTM/GRU);
-- ``attn-rnn``: multi-head self-attention with residual + LayerNorm, then the RNN;
-- ``gcnn-rnn``: a gated 1-D convolution, then the RNN.
+The three model families differ only in the pre-block
+(:data:`emotrace.models.encoder.PRE_BLOCKS`).
 
 A model is rebuilt from ``(ModelConfig, d_in, n_targets)``, which every checkpoint stores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
 from emotrace.config import ModelConfig
-from emotrace.models.blocks import RNN, GatedConv, InputProjection, MLPHead, SelfAttention
-
-
-def _none(cfg: ModelConfig) -> tuple[nn.Module, int]:
-    return nn.Identity(), cfg.hidden
-
-
-def _attention(cfg: ModelConfig) -> tuple[nn.Module, int]:
-    return SelfAttention(cfg.hidden, cfg.heads, cfg.dropout, causal=not cfg.bidirectional), cfg.hidden
-
-
-def _gated_conv(cfg: ModelConfig) -> tuple[nn.Module, int]:
-    block = GatedConv(cfg.hidden, cfg.channels, cfg.kernel, causal=not cfg.bidirectional)
-    return block, cfg.channels
-
-
-PRE_BLOCKS: dict[str, Callable[[ModelConfig], tuple[nn.Module, int]]] = {
-    "rnn": _none,
-    "attn-rnn": _attention,
-    "gcnn-rnn": _gated_conv,
-}
+from emotrace.models.blocks import RNN, InputProjection, MLPHead
+from emotrace.models.encoder import PRE_BLOCKS
 
 
 class SequenceRegressor(nn.Module):
@@ -78,19 +54,3 @@ class SequenceRegressor(nn.Module):
         """Everything needed to rebuild this module (stored in checkpoints)."""
         return {"config": self.cfg.model_dump(mode="json"), "d_in": self.d_in,
                 "n_targets": self.n_targets}
-
-
-def build_model(cfg: ModelConfig, d_in: int, n_targets: int) -> SequenceRegressor:
-    return SequenceRegressor(cfg, d_in, n_targets)
-
-
-def from_args(args: dict) -> SequenceRegressor:
-    if args.get("task") == "classification":  # a segment classifier (emotrace.models.classifier)
-        from emotrace.models.classifier import SegmentClassifier
-
-        return SegmentClassifier.from_args(args)  # type: ignore[return-value]
-    return SequenceRegressor(ModelConfig.model_validate(args["config"]), args["d_in"],
-                             args["n_targets"])
-
-
-MODELS = tuple(PRE_BLOCKS)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from emotrace import __version__
+from emotrace._version import __version__
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path, write_text
+from emotrace.metrics import classification_metrics, trace_metrics
 from emotrace.report import figures
 from emotrace.report import tensorboard as tb
 from emotrace.report.html import Figure, Section, render
 from emotrace.report.runs import RunData, load_run_data
-from emotrace.train.metrics import classification_metrics, evaluate
 
 METRICS = ("ccc", "ccc_per_recording", "pcc", "rmse")
 HTML = "report.html"
@@ -121,7 +121,7 @@ def report(runs: list[Path | str] | Path | str, *, out: Path | str, data: Path |
             trs = rd.traces.get(target, [])
             labelled = [t for t in trs if t.gold is not None and np.isfinite(t.gold).any()]
             if labelled:
-                m = evaluate([t.gold for t in labelled], [t.prediction for t in labelled])
+                m = trace_metrics([t.gold for t in labelled], [t.prediction for t in labelled])
                 source = f"predictions/{partition} vs gold ({len(labelled)} recordings)"
             elif partition == "devel" and _stored(rd, target):
                 m, source = _stored(rd, target), "metrics.json"

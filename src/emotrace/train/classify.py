@@ -22,8 +22,8 @@ from torch import nn
 from emotrace.config import RunConfig
 from emotrace.data.windows import pad
 from emotrace.errors import EmotraceError
+from emotrace.metrics import classification_metrics
 from emotrace.models.classifier import SegmentClassifier
-from emotrace.train.metrics import classification_metrics
 from emotrace.train.trainer import EpochEvent, FitResult, SeedResult, drop_modalities
 
 

@@ -40,9 +40,9 @@ from emotrace.data.muse import PARTITION_FILE
 from emotrace.data.windows import make_windows
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path, write_json, write_text
+from emotrace.metrics import ccc as ccc_metric
+from emotrace.metrics import trace_metrics
 from emotrace.train.losses import LOSSES
-from emotrace.train.metrics import ccc as ccc_metric
-from emotrace.train.metrics import evaluate as evaluate_metrics
 from emotrace.train.predict import predict_arrays
 
 TRAIN, DEVEL, EVAL = 0, 1, 2
@@ -263,8 +263,8 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
         ev = sd.masked(EVAL)
         per_target = {}
         for j, t in enumerate(dc.targets):
-            g = evaluate_metrics([y[:, j] for y in ev], [p[:, j] for p in general_preds])
-            q = evaluate_metrics([y[:, j] for y in ev], [p[:, j] for p in preds])
+            g = trace_metrics([y[:, j] for y in ev], [p[:, j] for p in general_preds])
+            q = trace_metrics([y[:, j] for y in ev], [p[:, j] for p in preds])
             per_target[t] = {"general": g["ccc"], "personal": q["ccc"],
                              "gain": q["ccc"] - g["ccc"], "general_metrics": g, "personal_metrics": q}
         rows.append({
@@ -283,7 +283,7 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
         ev = [y[:, j] for sd in subjects for y in sd.masked(EVAL)]
         g = [p[:, j] for sd in subjects for p in chosen_preds[sd.subject][0]]
         q = [p[:, j] for sd in subjects for p in chosen_preds[sd.subject][1]]
-        gm, qm = evaluate_metrics(ev, g), evaluate_metrics(ev, q)
+        gm, qm = trace_metrics(ev, g), trace_metrics(ev, q)
         gs = np.array([row["targets"][t]["general"] for row in rows])
         qs = np.array([row["targets"][t]["personal"] for row in rows])
         targets[t] = {

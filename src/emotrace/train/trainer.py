@@ -22,9 +22,9 @@ from emotrace.config import RunConfig
 from emotrace.data.windows import make_windows
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path
+from emotrace.metrics import trace_metrics
 from emotrace.models import build_model
 from emotrace.train.losses import LOSSES
-from emotrace.train.metrics import evaluate
 from emotrace.train.predict import predict_arrays
 
 STATE_FORMAT = "emotrace-train-state-1"
@@ -82,7 +82,7 @@ class FitResult:
 
 def score_targets(split: Split, preds: list[np.ndarray], targets: list[str]) -> tuple[dict, float]:
     """Per-target metrics and their mean CCC (the model-selection score)."""
-    metrics = {t: evaluate([y[:, k] for y in split.ys], [p[:, k] for p in preds])
+    metrics = {t: trace_metrics([y[:, k] for y in split.ys], [p[:, k] for p in preds])
                for k, t in enumerate(targets)}
     return metrics, float(np.mean([m["ccc"] for m in metrics.values()]))
 

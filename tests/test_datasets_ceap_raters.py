@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from emotrace.labels import fuse, zscore
-from emotrace.labels.fusion import shift
+from emotrace.labels.raters import shift
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 CEAP = SHARED / "ceap360vr"
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.shared,
 
 @pytest.fixture(scope="module")
 def raters():
-    from emotrace.labels.ceap import ceap_raters
+    from emotrace.datasets.ceap360vr import ceap_raters
 
     return ceap_raters(CEAP)
 

@@ -1,4 +1,4 @@
-"""Rater fusion (emotrace.labels.fusion) and agreement against direct implementations."""
+"""Rater fusion (emotrace.labels.raters) and agreement against direct implementations."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 
 from emotrace.labels import agreement, ewe_weights, fuse, parse_smoother
 from emotrace.labels.agreement import krippendorff_alpha
-from emotrace.labels.fusion import shift
-from emotrace.train.metrics import ccc
+from emotrace.labels.raters import shift
+from emotrace.metrics import ccc
 
 
 def ewe_direct(x: np.ndarray) -> np.ndarray:
@@ -103,9 +103,9 @@ def test_missing_tslearn_is_a_clear_error(monkeypatch):
     import sys
 
     from emotrace.errors import EmotraceError
-    from emotrace.labels import fusion
+    from emotrace.labels import raters
 
     for name in ("tslearn", "tslearn.metrics", "tslearn.barycenters"):
         monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
     with pytest.raises(EmotraceError, match=r"emotrace\[labels\]"):
-        fusion._tslearn()
+        raters._tslearn()

@@ -88,7 +88,7 @@ def is_binary(truths: Sequence[np.ndarray]) -> bool:
     return y.size > 0 and bool(np.isin(y, (0.0, 1.0)).all()) and len(np.unique(y)) == 2
 
 
-def evaluate(truths: Sequence[np.ndarray], predictions: Sequence[np.ndarray]) -> dict[str, float]:
+def trace_metrics(truths: Sequence[np.ndarray], predictions: Sequence[np.ndarray]) -> dict[str, float]:
     """All metrics of one target over a list of recordings.
 
     Returns ``ccc`` (global over the concatenated recordings), ``ccc_per_recording``, ``pcc``
