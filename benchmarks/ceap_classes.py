@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import emotrace
-from emotrace.data.normalise import Standardizer
+from emotrace.data.standardise import Standardiser
 from emotrace.datasets import prepare
 from emotrace.labels.classes import make_classes
 from emotrace.metrics import classification_metrics
@@ -31,7 +31,7 @@ FEATURES = ["head", "eye", "lum"]
 SETUPS = {"valence": ("valence-set", "kmeans"), "arousal": ("arousal-set", "gmm")}
 
 
-def segment_table(corpus, target: str, std: Standardizer) -> dict[str, tuple]:
+def segment_table(corpus, target: str, std: Standardiser) -> dict[str, tuple]:
     """Per partition: ids, video, class id and the segment mean of the standardised features."""
     out = {}
     for part in ("train", "devel"):
@@ -108,7 +108,7 @@ def main() -> None:
             print(f"  class {c['class_id']} ({c['segments']}): {'; '.join(c['distinguishing'])}")
         target = f"{dim}_class"
         corpus = emotrace.load_corpus(root, features=FEATURES, targets=[target])
-        std = Standardizer.fit(corpus.partition("train"), FEATURES)
+        std = Standardiser.fit(corpus.partition("train"), FEATURES)
         refs = references(segment_table(corpus, target, std), args.k)
         scores, accs, secs, epochs = [], [], [], []
         for s in range(args.seeds):

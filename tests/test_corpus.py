@@ -16,7 +16,7 @@ import emotrace.data.cache as cache
 from emotrace.data.cache import CACHE_DIR
 from emotrace.data.csvio import write_features, write_labels
 from emotrace.data.muse import Entry, load_corpus, write_partition
-from emotrace.data.normalise import Standardizer
+from emotrace.data.standardise import Standardiser
 
 STEP = 250
 GRID = np.arange(10, dtype=np.int64) * STEP  # label timestamps 0 .. 2250 ms
@@ -60,7 +60,7 @@ def test_features_are_aligned_by_timestamp_not_row(tmp_path):
 
 def test_missing_steps_become_zero_after_standardisation(tmp_path):
     c = load_corpus(small_corpus(tmp_path / "c"), cache=False)
-    std = Standardizer.fit(c.partition("train"), ["a"])
+    std = Standardiser.fit(c.partition("train"), ["a"])
     r1 = next(r for r in c if r.id == "r1")
     z = std.transform(r1, ["a"])
     missing = np.isin(GRID, [500, 1750])
@@ -96,7 +96,7 @@ def test_nan_cells_are_counted_and_imputed_with_the_train_mean(tmp_path):
     write_lines(path, rows)
     c = load_corpus(root, cache=False)
     assert c.report.features["a"].imputed_cells == 1
-    std = Standardizer.fit(c.partition("train"), ["a"])
+    std = Standardiser.fit(c.partition("train"), ["a"])
     r2 = next(r for r in c if r.id == "r2")
     assert std.transform(r2, ["a"])[1, 0] == 0.0
 
@@ -123,7 +123,7 @@ def test_files_saved_on_windows_load(corpus):
 def test_standardizer_statistics_are_those_of_train(tmp_path):
     c = load_corpus(small_corpus(tmp_path / "c"), cache=False)
     train = c.partition("train")
-    std = Standardizer.fit(train, ["a"])
+    std = Standardiser.fit(train, ["a"])
     x = np.concatenate([r.features["a"] for r in train]).astype(np.float64)
     np.testing.assert_allclose(std.mean["a"], np.nanmean(x, 0), rtol=1e-6)
     np.testing.assert_allclose(std.std["a"], np.nanstd(x, 0), rtol=1e-6)

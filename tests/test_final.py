@@ -11,7 +11,7 @@ from helpers import TINY, run_cli
 
 import emotrace
 from emotrace.data.muse import load_corpus
-from emotrace.data.normalise import Standardizer
+from emotrace.data.standardise import Standardiser
 from emotrace.run import load_run
 
 
@@ -47,7 +47,7 @@ def test_final_from_devel_run(devel_run, corpus, tmp_path, capsys):
     assert (out / "predictions" / "train" / "S04_1.csv").exists()
     assert not (out / "predictions" / "devel").exists()
     c = load_corpus(corpus, features=["audio"], targets=["arousal"])
-    expected = Standardizer.fit(c.partition("train") + c.partition("devel"), ["audio"])
+    expected = Standardiser.fit(c.partition("train") + c.partition("devel"), ["audio"])
     np.testing.assert_allclose(run.standardizer.mean["audio"], expected.mean["audio"], rtol=1e-5)
     assert not np.allclose(run.standardizer.mean["audio"], load_run(devel_run).standardizer.mean["audio"])
     assert "final model on train + devel" in " ".join(err.split())

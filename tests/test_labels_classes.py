@@ -72,7 +72,7 @@ def test_classes_writes_a_trainable_target(capsys, corpus, cluster):
     assert len(by_segment) == 3 and all(len(c) == 1 for c in by_segment.values())
     loaded = emotrace.load_corpus(corpus, features=["audio"], targets=["valence_class"])
     rec = loaded.partition("train")[0]
-    assert np.array_equal(np.unique(rec.label_segments["valence_class"]), [0, 1, 2])
+    assert np.array_equal(np.unique(rec.class_segments["valence_class"]), [0, 1, 2])
     assert set(np.unique(rec.labels["valence_class"])) <= {0, 1, 2}
 
 

@@ -15,7 +15,7 @@ import torch
 
 from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from emotrace.data.muse import load_corpus
-from emotrace.data.normalise import Standardizer
+from emotrace.data.standardise import Standardiser
 from emotrace.train.predict import predict_arrays
 from emotrace.train.trainer import FitResult, Split, train_seeds
 
@@ -31,7 +31,7 @@ def splits(corpus_template) -> tuple[Split, Split]:
     corpus = load_corpus(corpus_template, features=CONFIG.data.features,
                          targets=CONFIG.data.targets)
     train, devel = corpus.partition("train"), corpus.partition("devel")
-    std = Standardizer.fit(train, CONFIG.data.features)
+    std = Standardiser.fit(train, CONFIG.data.features)
 
     def split(recs):
         return Split([r.id for r in recs], [std.transform(r, CONFIG.data.features) for r in recs],

@@ -16,7 +16,7 @@ from emotrace.config import DataConfig, RunConfig, merge
 from emotrace.data.corpus import Corpus, Recording
 from emotrace.data.csvio import write_table
 from emotrace.data.muse import LABELS, available, load_corpus
-from emotrace.data.normalise import Standardizer
+from emotrace.data.standardise import Standardiser
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_json
 from emotrace.metrics import trace_metrics
@@ -34,13 +34,13 @@ from emotrace.train.predict import predict_arrays
 from emotrace.train.trainer import EpochEvent, Split, train_seeds
 
 
-def _inputs(recs: list[Recording], std: Standardizer, cfg: DataConfig,
+def _inputs(recs: list[Recording], std: Standardiser, cfg: DataConfig,
             difficulty=None) -> list[np.ndarray]:
     xs = [std.transform(r, cfg.features) for r in recs]
     return difficulty.append(xs) if difficulty is not None else xs  # --difficulty channels
 
 
-def _split(recs: list[Recording], xs: list[np.ndarray], std: Standardizer,
+def _split(recs: list[Recording], xs: list[np.ndarray], std: Standardiser,
            cfg: DataConfig) -> Split:
     ends = np.cumsum([len(std.mean[f]) for f in cfg.features]).tolist()
     groups = list(zip([0, *ends[:-1]], ends, strict=True))
@@ -120,7 +120,7 @@ def fit(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
     if corpus is None:
         corpus = load_corpus(data, features=dc.features, targets=dc.targets, strict=dc.strict,
                              progress=on_load)
-    class_targets = [t for t in dc.targets if any(t in r.label_segments for r in corpus.recordings)]
+    class_targets = [t for t in dc.targets if any(t in r.class_segments for r in corpus.recordings)]
     if class_targets:
         raise EmotraceError(f"{Path(data) / LABELS / class_targets[0]}: target {class_targets[0]!r} "
                             f"holds class ids per segment (class_id). Train it with --task "
@@ -129,7 +129,7 @@ def fit(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
     if not train_recs:
         raise EmotraceError(f"{Path(data) / 'metadata' / 'partition.csv'}: no recording in the "
                             f"train partition. Mark some recordings as train.")
-    std = Standardizer.fit(train_recs, dc.features, enabled=dc.standardize,
+    std = Standardiser.fit(train_recs, dc.features, enabled=dc.standardize,
                           per_recording=tuple(dc.per_recording))
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / CONFIG)

@@ -22,7 +22,7 @@ from emotrace.config import RunConfig
 from emotrace.data.corpus import Corpus, Recording
 from emotrace.data.csvio import write_table
 from emotrace.data.muse import LABELS, load_corpus
-from emotrace.data.normalise import Standardizer
+from emotrace.data.standardise import Standardiser
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_json
 from emotrace.metrics import classification_metrics
@@ -33,20 +33,20 @@ from emotrace.train.trainer import EpochEvent
 
 def is_class_target(corpus: Corpus, target: str) -> bool:
     """True when the target's label files carry ``class_id`` and ``segment_id``."""
-    return any(target in r.label_segments for r in corpus.recordings)
+    return any(target in r.class_segments for r in corpus.recordings)
 
 
-def _groups(std: Standardizer, features: list[str]) -> list[tuple[int, int]]:
+def _groups(std: Standardiser, features: list[str]) -> list[tuple[int, int]]:
     ends = np.cumsum([len(std.mean[f]) for f in features]).tolist()
     return list(zip([0, *ends[:-1]], ends, strict=True))
 
 
-def _segments(recs: list[Recording], std: Standardizer, features: list[str],
+def _segments(recs: list[Recording], std: Standardiser, features: list[str],
               target: str) -> Segments:
     return cut_segments([r.id for r in recs], [r.timestamps for r in recs],
                         [std.transform(r, features) for r in recs],
                         [r.labels.get(target) for r in recs],
-                        [r.label_segments.get(target) for r in recs], _groups(std, features))
+                        [r.class_segments.get(target) for r in recs], _groups(std, features))
 
 
 def _write_predictions(folder: Path, seg: Segments, proba: np.ndarray) -> list[Path]:
@@ -83,7 +83,7 @@ def fit_classifier(data: Path | str, *, out: Path, config: RunConfig, corpus: Co
     if not train_recs:
         raise EmotraceError(f"{Path(data) / 'metadata' / 'partition.csv'}: no recording in the "
                             f"train partition. Mark some recordings as train.")
-    std = Standardizer.fit(train_recs, dc.features, enabled=dc.standardize,
+    std = Standardiser.fit(train_recs, dc.features, enabled=dc.standardize,
                            per_recording=tuple(dc.per_recording))
     segs = {p: _segments(corpus.partition(p), std, dc.features, target) for p in corpus.partitions()}
     known = np.concatenate([s.ys[np.isfinite(s.ys)] for s in segs.values()])

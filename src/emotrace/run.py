@@ -21,7 +21,7 @@ import torch
 
 from emotrace._version import __version__
 from emotrace.config import RunConfig, read_yaml
-from emotrace.data.normalise import Standardizer
+from emotrace.data.standardise import Standardiser
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path
 from emotrace.models import SequenceRegressor, from_args
@@ -36,14 +36,14 @@ class Run:
     path: Path
     config: RunConfig
     model: SequenceRegressor
-    standardizer: Standardizer
+    standardizer: Standardiser
     feature_dims: dict[str, int]
     metrics: dict
     difficulty: Any = None  # emotrace.fusion.difficulty.Difficulty when trained with --difficulty
 
 
 def save_checkpoint(path: Path, *, config: RunConfig, model: SequenceRegressor,
-                    standardizer: Standardizer, feature_dims: dict[str, int], optimizer: dict,
+                    standardizer: Standardiser, feature_dims: dict[str, int], optimizer: dict,
                     scheduler: dict, rng: dict, epoch: int, seed: int,
                     difficulty: dict | None = None) -> None:
     ckpt = {
@@ -110,7 +110,7 @@ def load_run(path: Path | str) -> Run:
     metrics = {}
     if (path / METRICS).exists():
         metrics = json.loads((path / METRICS).read_text())
-    std = Standardizer.from_state(ckpt["normaliser"],
+    std = Standardiser.from_state(ckpt["normaliser"],
                                   per_recording=tuple(config.data.per_recording))
     difficulty = None
     if ckpt.get("difficulty"):

@@ -13,7 +13,7 @@ features of step :math:`t` and a small state carried over from step :math:`t-1`:
   5 Hz with ``hidden=128``, and the cost of a step grows linearly. ``rnn`` and ``gcnn-rnn`` run
   in constant memory and constant time per step.
 
-The input standardisation fitted on train (:class:`~emotrace.data.normalise.Standardizer`) is
+The input standardisation fitted on train (:class:`~emotrace.data.standardise.Standardiser`) is
 part of the step: raw features in, predictions in label units out, exactly as
 ``emotrace predict`` computes them on the whole recording (tests check equality to 1e-5).
 Feature sets z-scored per recording (``data.per_recording``) need the whole recording and

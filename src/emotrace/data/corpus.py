@@ -26,10 +26,9 @@ class Recording:
     timestamps: np.ndarray  # int64 milliseconds, (T,)
     features: dict[str, np.ndarray] = field(default_factory=dict)
     labels: dict[str, np.ndarray] = field(default_factory=dict)
-    segment_ids: np.ndarray | None = None
     #: per classification target (label files with ``class_id``): the segment id of each step,
     #: NaN outside segments
-    label_segments: dict[str, np.ndarray] = field(default_factory=dict)
+    class_segments: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.timestamps)

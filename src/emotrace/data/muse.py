@@ -152,7 +152,7 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
     The time grid of a recording is the timestamps of its first target's label file (of its
     first feature set when it has no labels, which is allowed in the test partition). A grid
     step without a feature row at that time is left NaN here and becomes a zero vector after
-    standardisation (:mod:`emotrace.data.normalise`); such steps are counted in ``corpus.report``.
+    standardisation (:mod:`emotrace.data.standardise`); such steps are counted in ``corpus.report``.
     """
     root = Path(root)
     entries = read_partition(root)
@@ -244,7 +244,7 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
             rows, hit = _match(grid, lt.timestamps, tolerance_ms)
             y = np.where(hit, lt.values[rows, 0], np.nan).astype(np.float32)
             if lt.names[-1] == "segment_id":  # a classification target: class_id per segment
-                rec.label_segments[t] = np.where(hit, lt.values[rows, 1], np.nan)
+                rec.class_segments[t] = np.where(hit, lt.values[rows, 1], np.nan)
             y[~np.isfinite(y)] = np.nan
             report.label_missing_steps[t] += int(np.isnan(y).sum())
             rec.labels[t] = y

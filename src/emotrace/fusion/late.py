@@ -36,7 +36,7 @@ from emotrace._version import __version__
 from emotrace.config import FuseConfig, RunConfig, read_yaml
 from emotrace.data.csvio import read_table, write_table
 from emotrace.data.muse import LABELS, available, load_corpus
-from emotrace.data.normalise import Standardizer
+from emotrace.data.standardise import Standardiser
 from emotrace.data.windows import make_windows
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path, write_json
@@ -185,7 +185,7 @@ def _difficulty_inputs(data: Path | str, features: list[str], targets: list[str]
     return {p: {r.id: std.transform(r, features) for r in corpus.partition(p)} for p in partitions}
 
 
-def _groups(std: Standardizer, features: list[str]) -> list[tuple[int, int]]:
+def _groups(std: Standardiser, features: list[str]) -> list[tuple[int, int]]:
     ends = np.cumsum([len(std.mean[f]) for f in features]).tolist()
     return list(zip([0, *ends[:-1]], ends, strict=True))
 
@@ -301,7 +301,7 @@ def fuse(runs: list[Path | str], *, data: Path | str, out: Path | str,
     diff, std, diff_seconds = None, None, 0.0
     if cfg.difficulty:
         t0 = time.perf_counter()
-        std = Standardizer.fit(corpus.partition("train"), features)
+        std = Standardiser.fit(corpus.partition("train"), features)
         feats = _difficulty_inputs(data, features, targets, have, std)
         diff = Difficulty.fit([feats["train"][rid] for rid in preds["train"].ids],
                               _groups(std, features), features, cell=cfg.model.cell,
@@ -408,7 +408,7 @@ class _Fused:
     mean: np.ndarray
     std: np.ndarray
     difficulty: Difficulty | None
-    standardizer: Standardizer | None
+    standardizer: Standardiser | None
 
 
 def load_fused(run: Path | str) -> _Fused:
@@ -425,7 +425,7 @@ def load_fused(run: Path | str) -> _Fused:
     module.load_state_dict(ckpt["model"])
     module.eval()
     diff = Difficulty.from_state(ckpt["difficulty"]) if ckpt.get("difficulty") else None
-    std = Standardizer.from_state(ckpt["normaliser"]) if ckpt.get("normaliser") else None
+    std = Standardiser.from_state(ckpt["normaliser"]) if ckpt.get("normaliser") else None
     return _Fused(path, cfg, module, ckpt["input_mean"].numpy(), ckpt["input_std"].numpy(),
                   diff, std)
 

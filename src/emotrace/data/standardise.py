@@ -33,7 +33,7 @@ def _zscore_over_time(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class Standardizer:
+class Standardiser:
     mean: dict[str, np.ndarray]
     std: dict[str, np.ndarray]
     per_recording: tuple[str, ...] = ()
@@ -44,7 +44,7 @@ class Standardizer:
 
     @classmethod
     def fit(cls, recordings: list[Recording], feature_sets: list[str], *,
-            enabled: bool = True, per_recording: tuple[str, ...] = ()) -> Standardizer:
+            enabled: bool = True, per_recording: tuple[str, ...] = ()) -> Standardiser:
         mean, std = {}, {}
         pre = cls({}, {}, tuple(per_recording))
         for f in feature_sets:
@@ -79,6 +79,6 @@ class Standardizer:
                 for f in self.mean}
 
     @classmethod
-    def from_state(cls, state: dict, *, per_recording: tuple[str, ...] = ()) -> Standardizer:
+    def from_state(cls, state: dict, *, per_recording: tuple[str, ...] = ()) -> Standardiser:
         return cls({f: v["mean"].numpy() for f, v in state.items()},
                    {f: v["std"].numpy() for f, v in state.items()}, tuple(per_recording))
