@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from helpers import run_cli
+from test_features_driver import make_labels, make_signals
 from test_features_physio import pulses, write_e4
-from test_features_run import make_labels, make_signals
 
 from emotrace.data.csvio import read_table
 

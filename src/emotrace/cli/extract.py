@@ -1,6 +1,6 @@
 """Feature extraction (emotrace.features): ``emotrace extract audio|text|face|physio``.
 
-Each subcommand is a thin layer over :func:`emotrace.features.run.extract`; the extractor modules
+Each subcommand is a thin layer over :func:`emotrace.features.driver.extract`; the extractor modules
 are imported only when their command runs, so ``extract physio`` works without the media
 packages (and the other way round).
 """
@@ -43,7 +43,7 @@ Workers = Annotated[int, typer.Option("--workers", help="Parallel processes.")]
 
 def _run(kind: str, inputs: Path, *, feature_set: str, labels: Path | None, rate: float | None,
          out: Path | None, target: str | None, workers: int, quiet: bool, **options) -> None:
-    from emotrace.features.run import extract
+    from emotrace.features.driver import extract
 
     with progress_bar(quiet) as p:
         summary = extract(kind, inputs=inputs, labels=labels, rate=rate, out=out, target=target,

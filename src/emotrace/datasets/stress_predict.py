@@ -23,7 +23,7 @@ resolution). Which source each subject used is in the returned summary.
 
 Feature sets: ``hrv``, ``eda``, ``temp`` and ``acc`` of :mod:`emotrace.features.physio` (4 s
 windows ending at each step), written through the extraction driver
-(:func:`emotrace.features.run.extract`), so each folder has its ``manifest.json`` and a rerun
+(:func:`emotrace.features.driver.extract`), so each folder has its ``manifest.json`` and a rerun
 skips the finished subjects.
 """
 
@@ -181,7 +181,7 @@ def prepare(source: Path | str, out: Path | str, *, subjects: Iterable[str] | No
         "step_ms", "features": {set: [columns]}, "targets", "phase_source": {id: source},
         "stress_fraction", "missing_steps", "warnings", "seconds"}``.
     """
-    from emotrace.features.run import extract
+    from emotrace.features.driver import extract
 
     started = time.perf_counter()
     source, out = Path(source), Path(out)

@@ -2,7 +2,7 @@
 
 An extractor turns one input file (a media file, a transcript, a folder of physiological
 signals) into one feature stream sampled at given timestamps: the label timestamps of a corpus
-(``--labels ROOT``), or a regular grid (``--rate``). The driver (``emotrace.features.run``) owns
+(``--labels ROOT``), or a regular grid (``--rate``). The driver (``emotrace.features.driver``) owns
 everything around it: finding inputs, the grid, parallelism, skipping finished recordings,
 writing ``ROOT/feature_segments/<feature_set>/<id>.csv`` and the manifest of versions and
 settings. Extractors never write files.

@@ -4,7 +4,7 @@
 ``report/report.html`` (figures embedded, opens without a server), the PNGs, and TensorBoard
 scalars of the training curves when the ``tensorboard`` extra is installed.
 
-Modules: :mod:`~emotrace.report.runs` reads run folders and gold traces,
+Modules: :mod:`~emotrace.report.inputs` reads run folders and gold traces,
 :mod:`~emotrace.report.figures` draws, :mod:`~emotrace.report.html` renders the page,
 :mod:`~emotrace.report.tensorboard` writes scalars, :mod:`~emotrace.report.build` puts them
 together.

@@ -16,7 +16,7 @@ from emotrace.metrics import classification_metrics, trace_metrics
 from emotrace.report import figures
 from emotrace.report import tensorboard as tb
 from emotrace.report.html import Figure, Section, render
-from emotrace.report.runs import RunData, load_run_data
+from emotrace.report.inputs import RunData, load_run_data
 
 METRICS = ("ccc", "ccc_per_recording", "pcc", "rmse")
 HTML = "report.html"

@@ -37,7 +37,7 @@ def _png(fig) -> bytes:
 
 
 def traces(items: list, *, target: str, title: str) -> bytes:
-    """``items``: :class:`~emotrace.report.runs.Trace` objects, one panel each."""
+    """``items``: :class:`~emotrace.report.inputs.Trace` objects, one panel each."""
     plt = _plt()
     fig, axes = plt.subplots(len(items), 1, figsize=(9, 1.9 * len(items) + 0.6), squeeze=False,
                              sharex=False)

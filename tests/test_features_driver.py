@@ -12,7 +12,7 @@ from test_features_physio import write_e4
 from emotrace.data.csvio import read_table, write_labels
 from emotrace.data.muse import Entry, load_corpus, write_partition
 from emotrace.errors import EmotraceError
-from emotrace.features.run import MANIFEST, extract, find_inputs, rate_grid
+from emotrace.features.driver import MANIFEST, extract, find_inputs, rate_grid
 
 pytest.importorskip("neurokit2")
 
