@@ -24,15 +24,19 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     """What the model sees: feature sets, targets, windows."""
 
-    features: list[str] = Field(min_length=1)
-    targets: list[str] = Field(min_length=1)
+    features: list[str] = Field(min_length=1, description="feature sets (folders of "
+                                "feature_segments/) the model reads")
+    targets: list[str] = Field(min_length=1, description="targets (folders of label_segments/) "
+                               "to predict, one model output each")
     win: int = Field(0, ge=0, description="training window in steps; 0 = whole recordings")
     hop: int | None = Field(None, ge=1, description="hop between training windows in steps; "
                             "default win // 2")
-    standardize: bool = True
+    standardize: bool = Field(True, description="z-score every feature with the train mean "
+                              "and standard deviation")
     per_recording: list[str] = Field(default_factory=list, description="feature sets z-scored "
                                      "within each recording before the train standardisation")
-    strict: bool = False
+    strict: bool = Field(False, description="NaN/inf in the corpus are errors instead of "
+                         "zeroed cells counted in a warning")
     fusion: Literal["early"] = Field("early", description="how several feature sets are combined "
                                      "in one model: concatenated per step (late fusion of runs is "
                                      "`emotrace fuse`)")
@@ -66,12 +70,17 @@ class ModelConfig(_Strict):
     residual connection and LayerNorm, ``gcnn-rnn`` a gated 1-D convolution.
     """
 
-    name: Literal["rnn", "attn-rnn", "gcnn-rnn"] = "gcnn-rnn"
-    cell: Literal["gru", "lstm"] = "gru"
-    hidden: int = Field(128, ge=1)
-    layers: int = Field(2, ge=1)
-    bidirectional: bool = True
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    name: Literal["rnn", "attn-rnn", "gcnn-rnn"] = Field(
+        "gcnn-rnn", description="the block before the RNN: none (rnn), self-attention "
+        "(attn-rnn) or a gated convolution (gcnn-rnn)")
+    cell: Literal["gru", "lstm"] = Field("gru", description="recurrent cell")
+    hidden: int = Field(128, ge=1, description="units of the input projection and of each "
+                        "RNN layer and direction")
+    layers: int = Field(2, ge=1, description="stacked RNN layers")
+    bidirectional: bool = Field(True, description="read each window in both directions; "
+                                "unidirectional models can stream")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout probability in the "
+                           "input projection, between RNN layers and in the head")
     heads: int = Field(4, ge=1, description="attn-rnn: attention heads")
     channels: int = Field(64, ge=1, description="gcnn-rnn: convolution channels")
     kernel: int = Field(3, ge=1, description="gcnn-rnn: convolution width in steps")
@@ -90,15 +99,19 @@ class TrainConfig(_Strict):
     """Optimisation: Adam, learning-rate halving on plateau, early stopping on devel CCC."""
 
     epochs: int = Field(60, ge=1, description="maximum number of epochs")
-    lr: float = Field(3e-3, gt=0)
-    batch_size: int = Field(64, ge=1)
-    loss: Literal["ccc", "ccc-batch", "mse", "l1"] = "ccc-batch"
-    weight_decay: float = Field(0.0, ge=0)
+    lr: float = Field(3e-3, gt=0, description="Adam learning rate")
+    batch_size: int = Field(64, ge=1, description="training windows per batch")
+    loss: Literal["ccc", "ccc-batch", "mse", "l1"] = Field(
+        "ccc-batch", description="1 - CCC per window (ccc) or over the whole batch "
+        "(ccc-batch), mean squared (mse) or absolute (l1) error")
+    weight_decay: float = Field(0.0, ge=0, description="Adam weight decay (L2 penalty)")
     modality_dropout: float = Field(0.3, ge=0, lt=1, description="probability of zeroing each "
                                     "feature set of a training window")
     clip: float = Field(1.0, ge=0, description="gradient-norm clip; 0 = off")
-    lr_patience: int = Field(5, ge=0)
-    lr_factor: float = Field(0.5, gt=0, lt=1)
+    lr_patience: int = Field(5, ge=0, description="epochs without devel gain before the "
+                             "learning rate is multiplied by lr_factor")
+    lr_factor: float = Field(0.5, gt=0, lt=1, description="factor applied to the learning "
+                             "rate on a devel plateau")
     patience: int = Field(15, ge=1, description="early stopping: epochs without devel gain")
     seeds: int = Field(3, ge=1, description="how many seeds; the best on devel is kept")
     seed: int = Field(0, ge=0, description="first seed; seeds are seed, seed+1, ...")
