@@ -101,12 +101,12 @@ def measure(run: Path, steps: int, seed: int, tmp: Path) -> dict:
     t = _per_step(ort_step, x)
     out["ort_step_median_ms"] = 1e3 * float(np.median(t))
     seq = _session(emotrace.export(r, out=tmp / "seq.onnx"))
-    std = [r.standardizer.transform(_rec(r, x), r.config.data.features)]
+    std = [r.standardiser.transform(_rec(r, x), r.config.data.features)]
     out["torch_seq_steps_per_s"] = _throughput(lambda: predict_arrays(r.model, std), steps)
     out["ort_seq_steps_per_s"] = _throughput(lambda: seq.run(None, {"features": x[None]}), steps)
     batch = np.stack([random_features(r, steps=300, seed=seed + 100 + i, missing=0.0)
                       for i in range(16)])
-    std_b = [r.standardizer.transform(_rec(r, b), r.config.data.features) for b in batch]
+    std_b = [r.standardiser.transform(_rec(r, b), r.config.data.features) for b in batch]
     n = batch.shape[0] * batch.shape[1]
     out["torch_batch_steps_per_s"] = _throughput(lambda: predict_arrays(r.model, std_b), n)
     out["ort_batch_steps_per_s"] = _throughput(lambda: seq.run(None, {"features": batch}), n)

@@ -54,7 +54,7 @@ def main() -> None:
 
     import emotrace
     from emotrace.config import RunConfig, merge
-    from emotrace.train.tune import Space
+    from emotrace.workflows.tune import Space
 
     search_dir = args.out / "search"
     if (search_dir / "results.json").exists():

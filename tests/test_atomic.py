@@ -1,5 +1,5 @@
 """Nothing in a run folder is left half-written when a run fails or is killed (emotrace.fileio,
-and how emotrace.api.fit uses it).
+and how emotrace.fit uses it).
 
 What "complete" means here:
 
@@ -127,7 +127,9 @@ def test_error_while_writing_predictions_leaves_no_checkpoint(corpus, tmp_path, 
     """Predictions are written before checkpoint.pt, so a failure there cannot leave a run that
     looks finished but lacks predictions and metrics."""
     out = tmp_path / "run"
-    real = emotrace.api._write_predictions
+    from emotrace.kinds import regression
+
+    real = regression.write_recordings
     calls = []
 
     def flaky(folder, *a, **kw):
@@ -136,12 +138,12 @@ def test_error_while_writing_predictions_leaves_no_checkpoint(corpus, tmp_path, 
             raise EmotraceError(f"{folder}: cannot write")
         real(folder, *a, **kw)
 
-    monkeypatch.setattr(emotrace.api, "_write_predictions", flaky)
+    monkeypatch.setattr(regression, "write_recordings", flaky)
     with pytest.raises(EmotraceError, match="cannot write"):
         emotrace.fit(corpus, out=out, config=TINY_CONFIG)
     assert not (out / "checkpoint.pt").exists() and not (out / "metrics.json").exists()
     check_complete(out)
-    monkeypatch.setattr(emotrace.api, "_write_predictions", real)
+    monkeypatch.setattr(regression, "write_recordings", real)
     emotrace.fit(corpus, out=out, config=TINY_CONFIG, resume=True)
     assert load_run(out).metrics["best_seed"] == 0
 
@@ -150,14 +152,16 @@ def test_killed_between_checkpoint_and_metrics_can_resume(corpus, tmp_path, monk
     """A run killed after checkpoint.pt but before metrics.json / removing train_state.pt counts
     as interrupted: load_run refuses it and --resume finishes it."""
     out = tmp_path / "run"
-    real = emotrace.api.write_json
+    from emotrace.kinds import regression
+
+    real = regression.write_json
 
     def killed(path, obj):
         if Path(path).name == "metrics.json":
             raise KeyboardInterrupt
         real(path, obj)
 
-    monkeypatch.setattr(emotrace.api, "write_json", killed)
+    monkeypatch.setattr(regression, "write_json", killed)
     with pytest.raises(KeyboardInterrupt):
         emotrace.fit(corpus, out=out, config=TINY_CONFIG)
     assert (out / "checkpoint.pt").exists() and (out / "train_state.pt").exists()
@@ -165,7 +169,7 @@ def test_killed_between_checkpoint_and_metrics_can_resume(corpus, tmp_path, monk
         load_run(out)
     with pytest.raises(EmotraceError, match="--resume"):
         emotrace.fit(corpus, out=out, config=TINY_CONFIG)
-    monkeypatch.setattr(emotrace.api, "write_json", real)
+    monkeypatch.setattr(regression, "write_json", real)
     metrics = emotrace.fit(corpus, out=out, config=TINY_CONFIG, resume=True)
     assert not (out / "train_state.pt").exists()
     assert load_run(out).metrics == json.loads(json.dumps(metrics))
@@ -175,7 +179,9 @@ def test_ctrl_c_in_the_cli_exits_130_without_traceback(capsys, corpus, tmp_path,
     def interrupted(*a, **kw):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(emotrace.api, "train_seeds", interrupted)
+    from emotrace.kinds import regression
+
+    monkeypatch.setattr(regression, "train_seeds", interrupted)
     code, _, err = run_cli(capsys, "train", "--data", corpus, "--features", "audio", "--target",
                            "arousal", "--out", tmp_path / "run", "--quiet")
     assert code == 130

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from emotrace.fusion.difficulty import Difficulty
 from emotrace.models.autoencoder import SequenceAutoEncoder, from_args
+from emotrace.train.difficulty import Difficulty
 
 
 @pytest.mark.parametrize("cell,bidirectional", [("gru", True), ("lstm", False)])

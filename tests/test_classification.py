@@ -18,7 +18,7 @@ from emotrace.data.csvio import read_table
 from emotrace.metrics import classification_metrics
 from emotrace.models.classifier import SegmentClassifier
 from emotrace.run import load_run
-from emotrace.train.classify import class_weights
+from emotrace.train.segments import class_weights
 
 SEG = 15  # steps per segment
 

@@ -120,7 +120,7 @@ def test_files_saved_on_windows_load(corpus):
 # standardisation: train only
 
 
-def test_standardizer_statistics_are_those_of_train(tmp_path):
+def test_standardiser_statistics_are_those_of_train(tmp_path):
     c = load_corpus(small_corpus(tmp_path / "c"), cache=False)
     train = c.partition("train")
     std = Standardiser.fit(train, ["a"])

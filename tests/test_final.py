@@ -48,8 +48,8 @@ def test_final_from_devel_run(devel_run, corpus, tmp_path, capsys):
     assert not (out / "predictions" / "devel").exists()
     c = load_corpus(corpus, features=["audio"], targets=["arousal"])
     expected = Standardiser.fit(c.partition("train") + c.partition("devel"), ["audio"])
-    np.testing.assert_allclose(run.standardizer.mean["audio"], expected.mean["audio"], rtol=1e-5)
-    assert not np.allclose(run.standardizer.mean["audio"], load_run(devel_run).standardizer.mean["audio"])
+    np.testing.assert_allclose(run.standardiser.mean["audio"], expected.mean["audio"], rtol=1e-5)
+    assert not np.allclose(run.standardiser.mean["audio"], load_run(devel_run).standardiser.mean["audio"])
     assert "final model on train + devel" in " ".join(err.split())
 
 

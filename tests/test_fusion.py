@@ -15,9 +15,9 @@ from helpers import TINY, lines, run_cli, set_cell
 import emotrace
 from emotrace.config import DataConfig, FuseConfig, ModelConfig, RunConfig, TrainConfig
 from emotrace.data.csvio import read_table
-from emotrace.fusion.folds import subject_folds
 from emotrace.models.late import WeightedMean, build_fusion
 from emotrace.run import load_run
+from emotrace.train.folds import subject_folds
 
 FAST_FUSE = ["--epochs", "2", "--seeds", "1", "--hidden", "4", "--quiet"]
 

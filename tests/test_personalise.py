@@ -1,4 +1,4 @@
-"""Personalisation (emotrace.train.personalise): protocol, selection, scoring, bad input."""
+"""Personalisation (emotrace.workflows.personalise): protocol, selection, scoring, bad input."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import emotrace
 from emotrace.errors import EmotraceError
 from emotrace.metrics import ccc
 from emotrace.run import load_run
-from emotrace.train import personalise as P
+from emotrace.workflows import personalise as P
 
 CEAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "ceap360vr"
 STEP_S = 0.25  # the synthetic corpus' label step

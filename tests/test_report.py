@@ -77,7 +77,7 @@ def _evaluate(run, root, target):
     r = load_run(run)
     dc = r.config.data
     recs = load_corpus(root, features=dc.features, targets=dc.targets).partition("devel")
-    preds = predict_arrays(r.model, [r.standardizer.transform(x, dc.features) for x in recs])
+    preds = predict_arrays(r.model, [r.standardiser.transform(x, dc.features) for x in recs])
     k = dc.targets.index(target)
     return trace_metrics([x.labels[target] for x in recs], [p[:, k] for p in preds])
 

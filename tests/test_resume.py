@@ -1,5 +1,5 @@
 """``--resume`` after an interruption gives the same result as an uninterrupted run
-(emotrace.train.trainer.train_seeds), and the same seed gives identical predictions.
+(emotrace.train.regression.train_seeds), and the same seed gives identical predictions.
 
 The interruption is deterministic: an ``on_event`` callback raises KeyboardInterrupt at a chosen
 (seed, epoch). The callback runs before that epoch's state is saved, so the resumed run repeats
@@ -17,7 +17,7 @@ from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from emotrace.data.muse import load_corpus
 from emotrace.data.standardise import Standardiser
 from emotrace.train.predict import predict_arrays
-from emotrace.train.trainer import FitResult, Split, train_seeds
+from emotrace.train.regression import FitResult, Split, train_seeds
 
 CONFIG = RunConfig(
     data=DataConfig(features=["audio", "video"], targets=["arousal", "valence"], win=20, hop=10),

@@ -41,7 +41,7 @@ def test_steps_equal_whole_sequence(corpus_template, tmp_path, devel_rec, name, 
     run = _fit(corpus_template, tmp_path / "run", targets=targets, name=name, cell=cell, kernel=4)
     sp = StreamingPredictor(run)
     r = sp.run
-    want = predict_arrays(r.model, [r.standardizer.transform(devel_rec, FEATURES)])[0]
+    want = predict_arrays(r.model, [r.standardiser.transform(devel_rec, FEATURES)])[0]
     raw = devel_rec.stack(FEATURES)
     got = np.stack([sp.step(row) for row in raw])
     assert got.shape == (len(devel_rec), len(targets))
@@ -84,7 +84,7 @@ def test_reset_dict_input_and_nan(corpus_template, tmp_path, devel_rec):
     np.testing.assert_array_equal(a, b)
     # NaN (a missing value) counts as the train mean, i.e. 0 after standardisation
     sp.reset()
-    mean = np.concatenate([sp.run.standardizer.mean[f] for f in FEATURES])
+    mean = np.concatenate([sp.run.standardiser.mean[f] for f in FEATURES])
     row = raw[0].copy()
     row[3] = np.nan
     with_nan = sp.step(row)

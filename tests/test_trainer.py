@@ -2,7 +2,7 @@
 
 import torch
 
-from emotrace.train.trainer import drop_modalities
+from emotrace.train.regression import drop_modalities
 
 GROUPS = [(0, 2), (2, 5), (5, 6)]
 

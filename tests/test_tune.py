@@ -1,4 +1,4 @@
-"""Hyper-parameter search (emotrace.train.tune): the space file, and real Ray Tune searches.
+"""Hyper-parameter search (emotrace.workflows.tune): the space file, and real Ray Tune searches.
 
 The space tests need no Ray. The two searches start a local Ray instance with one CPU on the tiny
 synthetic corpus (Ray's start-up dominates their time) and check that every trial is a normal run
@@ -18,7 +18,7 @@ import emotrace
 from emotrace.config import RunConfig
 from emotrace.errors import EmotraceError
 from emotrace.run import load_run
-from emotrace.train.tune import Space
+from emotrace.workflows.tune import Space
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "space.yaml"
 
@@ -130,7 +130,7 @@ def test_trial_reports_the_rank_by_score_that_ranks_it(tmp_path, corpus, monkeyp
     a list, so no Ray instance starts."""
     from ray import tune
 
-    from emotrace.train.tune import _seed_scores, _trial
+    from emotrace.workflows.tune import _seed_scores, _trial
 
     reports: list[dict] = []
     monkeypatch.setattr(tune, "report", lambda result: reports.append(dict(result)))

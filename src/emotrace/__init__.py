@@ -28,14 +28,14 @@ _API = {
     "EmotraceError": "emotrace.errors",
     "ccc": "emotrace.metrics", "ccc_per_recording": "emotrace.metrics",
     "pcc": "emotrace.metrics", "rmse": "emotrace.metrics",
-    "tune": "emotrace.train.tune", "personalise": "emotrace.train.personalise",
+    "tune": "emotrace.workflows.tune", "personalise": "emotrace.workflows.personalise",
     "fit_final": "emotrace.api",
     "export": "emotrace.export", "StreamingPredictor": "emotrace.streaming",
     "report": "emotrace.report",
     "make_classes": "emotrace.labels.classes",
-    "extract": "emotrace.features.run",
+    "extract": "emotrace.features.driver",
     "classification_metrics": "emotrace.metrics",
-    "fuse": "emotrace.fusion.late", "FuseConfig": "emotrace.config",
+    "fuse": "emotrace.api", "FuseConfig": "emotrace.config",
 }
 
 __all__ = [
@@ -61,9 +61,9 @@ if TYPE_CHECKING:
     from emotrace.data.muse import load_corpus
     from emotrace.errors import EmotraceError
     from emotrace.export import export
-    from emotrace.features.run import extract
+    from emotrace.features.driver import extract
     from emotrace.metrics import ccc, ccc_per_recording, pcc, rmse
     from emotrace.report import report
     from emotrace.streaming import StreamingPredictor
-    from emotrace.train.personalise import personalise
-    from emotrace.train.tune import tune
+    from emotrace.workflows.personalise import personalise
+    from emotrace.workflows.tune import tune

@@ -30,7 +30,7 @@ def run_demo(out: Path | str | None = None, *, progress=None) -> list[dict]:
 
     def on_event(e) -> None:
         if progress is not None:
-            progress.update(task, completed=e.epoch, info=f"devel ccc {e.devel_ccc:.3f}")
+            progress.update(task, completed=e.epoch, info=f"devel ccc {e.devel_score:.3f}")
 
     fit(corpus_dir, out=run_dir, config=DEMO_CONFIG, on_event=on_event)
     rows = []

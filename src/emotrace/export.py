@@ -63,16 +63,16 @@ class SequenceExport(nn.Module):
         self.has_pre = not isinstance(model.pre, nn.Identity)
         self.is_attention = isinstance(model.pre, SelfAttention)
         self.register_buffer("in_mean", torch.from_numpy(
-            np.concatenate([run.standardizer.mean[f] for f in dc.features]).astype(np.float32)))
+            np.concatenate([run.standardiser.mean[f] for f in dc.features]).astype(np.float32)))
         self.register_buffer("in_std", torch.from_numpy(
-            np.concatenate([run.standardizer.std[f] for f in dc.features]).astype(np.float32)))
+            np.concatenate([run.standardiser.std[f] for f in dc.features]).astype(np.float32)))
         self.register_buffer("out_mean", model.out_mean.clone())
         self.register_buffer("out_std", model.out_std.clone())
         # columns z-scored over time within each recording first (data.per_recording)
         per = np.zeros(len(self.in_mean), bool)
         start = 0
         for f in dc.features:
-            d = len(run.standardizer.mean[f])
+            d = len(run.standardiser.mean[f])
             per[start:start + d] = f in dc.per_recording
             start += d
         self.any_per = bool(per.any())
@@ -191,8 +191,8 @@ def random_features(run: Run, *, steps: int, seed: int = 0, missing: float = 0.0
     of the cells NaN."""
     rng = np.random.default_rng(seed)
     feats = run.config.data.features
-    mean = np.concatenate([run.standardizer.mean[f] for f in feats])
-    std = np.concatenate([run.standardizer.std[f] for f in feats])
+    mean = np.concatenate([run.standardiser.mean[f] for f in feats])
+    std = np.concatenate([run.standardiser.std[f] for f in feats])
     x = (mean + std * rng.standard_normal((steps, len(mean))) * 1.5).astype(np.float32)
     x[rng.random(x.shape) < missing] = np.nan
     return x
@@ -208,7 +208,7 @@ def reference_predictions(run: Run, x: np.ndarray) -> np.ndarray:
     parts = np.split(x, ends[:-1], axis=1)
     rec = Recording("check", "test", "check", np.arange(len(x), dtype=np.int64),
                     features=dict(zip(feats, parts, strict=True)))
-    return predict_arrays(run.model, [run.standardizer.transform(rec, feats)])[0]
+    return predict_arrays(run.model, [run.standardiser.transform(rec, feats)])[0]
 
 
 class _CallableModule(types.ModuleType):

@@ -108,6 +108,24 @@ def trace_metrics(truths: Sequence[np.ndarray], predictions: Sequence[np.ndarray
     return out
 
 
+def partition_scores(truths: Sequence[np.ndarray], predictions: Sequence[np.ndarray],
+                     targets: Sequence[str], *, partition: str) -> dict:
+    """What ``evaluate`` reports for one partition: :func:`trace_metrics` per target, over
+    recordings' ``(T, K)`` truths and predictions. One target's metrics are flat, several are
+    nested under ``"targets"``.
+
+    >>> y = [np.array([[0.0], [1.0], [2.0]])]
+    >>> round(partition_scores(y, y, ["arousal"], partition="devel")["ccc"], 4)
+    1.0
+    """
+    per = {t: trace_metrics([y[:, k] for y in truths], [p[:, k] for p in predictions])
+           for k, t in enumerate(targets)}
+    if len(targets) == 1:
+        return {"target": targets[0], "partition": partition, "recordings": len(truths),
+                **per[targets[0]]}
+    return {"targets": per, "partition": partition, "recordings": len(truths)}
+
+
 def classification_metrics(truth: Sequence[int] | np.ndarray, prediction: Sequence[int] | np.ndarray,
                            *, n_classes: int | None = None) -> dict[str, float]:
     r"""Segment-level classification metrics: ``f1_macro`` and ``accuracy``.

@@ -1,4 +1,4 @@
-"""The run directory (fixed by DESIGN.md)::
+"""The run folder: its files, its kind, the checkpoint, the predictions. Layout::
 
     RUN/config.yaml          the RunConfig
     RUN/checkpoint.pt        self-describing checkpoint (plain tensors and builtins only)
@@ -13,22 +13,137 @@ in any later PyTorch and can't execute code.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 import torch
 
 from emotrace._version import __version__
 from emotrace.config import RunConfig, read_yaml
+from emotrace.data.corpus import Recording
+from emotrace.data.csvio import write_table
+from emotrace.data.muse import LABELS, available, load_corpus
 from emotrace.data.standardise import Standardiser
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path
 from emotrace.models import SequenceRegressor, from_args
+from emotrace.train.difficulty import Difficulty
+from emotrace.train.loop import FitResult
 
 CHECKPOINT_FORMAT = "emotrace-checkpoint-1"
 CONFIG, CHECKPOINT, METRICS, PREDICTIONS, STATE = (
     "config.yaml", "checkpoint.pt", "metrics.json", "predictions", "train_state.pt")
+#: the kinds of run; each has fit / evaluate / predict in :mod:`emotrace.kinds`
+KINDS = ("regression", "classification", "fused")
+
+
+def run_kind(path: Path | str) -> str:
+    """The kind of the run in ``path``, from its ``config.yaml`` (the one place that decides it):
+    ``fused`` for a run of ``emotrace fuse`` (top-level key ``fusion``), else the config's
+    ``train.task``."""
+    data = read_yaml(Path(path) / CONFIG)
+    if "fusion" in data:
+        return "fused"
+    train = data.get("train")
+    task = train.get("task", "regression") if isinstance(train, dict) else "regression"
+    return task if task in KINDS else "regression"
+
+
+def read_checkpoint(path: Path, fmt: str) -> dict:
+    """``torch.load(weights_only=True)`` of a checkpoint of format ``fmt``, or a clear error."""
+    try:
+        ckpt = torch.load(path, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise EmotraceError(f"{path}: not a readable emotrace checkpoint "
+                            f"({type(e).__name__}). Retrain the run.") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
+        got = ckpt.get("format") if isinstance(ckpt, dict) else None
+        version = ckpt.get("emotrace_version", "unknown") if isinstance(ckpt, dict) else "unknown"
+        raise EmotraceError(f"{path}: checkpoint format {got!r} (emotrace {version}), but this "
+                            f"emotrace ({__version__}) reads {fmt!r}. Retrain the run with this "
+                            f"version.")
+    return ckpt
+
+
+def write_predictions(folder: Path, ids: list[str], timestamps: list[np.ndarray],
+                      preds: list[np.ndarray], targets: list[str]) -> list[Path]:
+    """One MuSe prediction file per recording: ``timestamp,value`` (one target) or
+    ``timestamp,<target>,...``."""
+    paths = []
+    for rid, ts, p in zip(ids, timestamps, preds, strict=True):
+        cols: dict[str, np.ndarray] = {"timestamp": ts}
+        if len(targets) == 1:
+            cols["value"] = p[:, 0]
+        else:
+            cols.update({t: p[:, k] for k, t in enumerate(targets)})
+        write_table(folder / f"{rid}.csv", cols)
+        paths.append(folder / f"{rid}.csv")
+    return paths
+
+
+def prepare_out(out: Path, config: dict, *, resume: bool) -> None:
+    """Check that ``out`` can take a new run (or, with ``resume``, the interrupted run started
+    with the same ``config``), and remove the temporary files of writes a kill cut short."""
+    if out.exists() and not out.is_dir():
+        raise EmotraceError(f"{out}: exists and is not a folder. Choose another --out.")
+    finished = (out / METRICS).exists() or (out / CHECKPOINT).exists()
+    if finished and not (out / STATE).exists():  # train_state.pt goes last when a run finishes
+        raise EmotraceError(f"{out}: already holds a finished run. Choose another --out, or delete "
+                            f"the folder to retrain.")
+    if (out / STATE).exists() and not resume:
+        raise EmotraceError(f"{out}: holds an interrupted run. Pass --resume to finish it, or "
+                            f"choose another --out.")
+    if resume and (out / STATE).exists() and (out / CONFIG).exists():
+        # checked before config.yaml is rewritten, so a wrong attempt leaves the folder as it was
+        _check_same_config(out / CONFIG, config)
+    if resume and out.is_dir():
+        for stale in out.rglob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _check_same_config(path: Path, config: dict) -> None:
+    """--resume must repeat the interrupted run's options."""
+    old, new = _flat(RunConfig.load(path).model_dump(mode="json")), _flat(config)
+    diff = [f"{k}: {new.get(k)!r} now, {old.get(k)!r} in the run" for k in sorted(old.keys() | new.keys())
+            if old.get(k) != new.get(k)]
+    if diff:
+        raise EmotraceError(f"{path}: the interrupted run was started with other options "
+                            f"({'; '.join(diff)}). Repeat the original options with --resume, or "
+                            f"choose another --out.")
+
+
+def fit_metrics(result: FitResult, *, targets: list[str], features: list[str], start: float,
+                warnings: list[str]) -> dict:
+    """The part of ``metrics.json`` that every kind of fitted run shares: the kept seed's devel
+    metrics, every seed's, timings. With one target, metrics are that target's (not nested)."""
+
+    def per_target(m: dict) -> dict:
+        return m[targets[0]] if len(targets) == 1 and m and targets[0] in m else m
+
+    best = result.best
+    return {
+        "target": targets[0] if len(targets) == 1 else targets,
+        "features": features,
+        "devel": per_target(best.devel),
+        "seeds": [{"seed": s.seed, "devel": per_target(s.devel), "best_epoch": s.best_epoch,
+                   "epochs": s.epochs, "seconds": s.seconds, "history": s.history}
+                  for s in result.seeds],
+        "best_seed": best.seed,
+        "train_seconds": sum(s.seconds for s in result.seeds),
+        "wall_seconds": time.perf_counter() - start,
+        "epochs": best.epochs,
+        "best_epoch": best.best_epoch,
+        "warnings": warnings,
+    }
 
 
 @dataclass
@@ -36,14 +151,14 @@ class Run:
     path: Path
     config: RunConfig
     model: SequenceRegressor
-    standardizer: Standardiser
+    standardiser: Standardiser
     feature_dims: dict[str, int]
     metrics: dict
-    difficulty: Any = None  # emotrace.fusion.difficulty.Difficulty when trained with --difficulty
+    difficulty: Difficulty | None = None  # the auto-encoders of --difficulty
 
 
 def save_checkpoint(path: Path, *, config: RunConfig, model: SequenceRegressor,
-                    standardizer: Standardiser, feature_dims: dict[str, int], optimizer: dict,
+                    standardiser: Standardiser, feature_dims: dict[str, int], optimizer: dict,
                     scheduler: dict, rng: dict, epoch: int, seed: int,
                     difficulty: dict | None = None) -> None:
     ckpt = {
@@ -52,7 +167,7 @@ def save_checkpoint(path: Path, *, config: RunConfig, model: SequenceRegressor,
         "config": config.model_dump(mode="json"),
         "model_args": model.model_args(),
         "model": model.state_dict(),
-        "normaliser": standardizer.state(),
+        "normaliser": standardiser.state(),
         "feature_dims": dict(feature_dims),
         "optimizer": optimizer,
         "scheduler": scheduler,
@@ -80,19 +195,12 @@ def load_run(path: Path | str) -> Run:
         if not (path / name).exists():
             raise EmotraceError(f"{path / name}: missing, so {path} is not a finished run. Pass "
                                 f"the --out folder of a finished `emotrace train`.")
-    if "fusion" in read_yaml(path / CONFIG):
+    if run_kind(path) == "fused":
         raise EmotraceError(f"{path}: is a fused run (`emotrace fuse`), which `evaluate`, "
                             f"`predict` and `fuse` accept but this command does not. Pass a run "
                             f"of `emotrace train`.")
     config = RunConfig.load(path / CONFIG)
-    try:
-        ckpt = torch.load(path / CHECKPOINT, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-        raise EmotraceError(f"{path / CHECKPOINT}: not a readable emotrace checkpoint "
-                            f"({type(e).__name__}). Retrain the run.") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise EmotraceError(f"{path / CHECKPOINT}: not an emotrace checkpoint of format "
-                            f"{CHECKPOINT_FORMAT!r}. Retrain the run with this version.")
+    ckpt = read_checkpoint(path / CHECKPOINT, CHECKPOINT_FORMAT)
     # compared after validation, so options added later (with defaults) keep old runs loadable
     if RunConfig.from_dict(ckpt["config"], source=str(path / CHECKPOINT)).model_dump(
             mode="json") != config.model_dump(mode="json"):
@@ -114,7 +222,32 @@ def load_run(path: Path | str) -> Run:
                                   per_recording=tuple(config.data.per_recording))
     difficulty = None
     if ckpt.get("difficulty"):
-        from emotrace.fusion.difficulty import Difficulty
-
         difficulty = Difficulty.from_state(ckpt["difficulty"])
     return Run(path, config, model, std, dict(ckpt["feature_dims"]), metrics, difficulty)
+
+
+def run_corpus(run: Run, data: Path | str, partition: str, *, labels: bool) -> list[Recording]:
+    """The recordings of ``partition`` that ``run`` reads (labels only where they exist unless
+    ``labels``), checked against the feature dimensions it was trained on."""
+    dc = run.config.data
+    targets = dc.targets
+    if not labels:  # predictions follow the label grid where labels exist, else the features'
+        targets = [t for t in dc.targets if t in available(Path(data), LABELS)]
+    corpus = load_corpus(data, features=dc.features, targets=targets, partitions=[partition],
+                         strict=dc.strict)
+    for f, d in corpus.feature_dims.items():
+        if run.feature_dims.get(f) != d:
+            raise EmotraceError(f"{Path(data) / 'feature_segments' / f}: {d} feature columns, "
+                                f"but the model in {run.path} was trained on "
+                                f"{run.feature_dims.get(f)}. Use the corpus the run was trained on.")
+    return corpus.partition(partition)  # not empty: load_corpus refuses an empty partition
+
+
+def labelled(recs: list[Recording], data: Path | str, partition: str) -> list[Recording]:
+    """``recs``, or a clear error when some have no labels (they cannot be scored)."""
+    missing = [x.id for x in recs if not x.labels]
+    if missing:
+        raise EmotraceError(f"{Path(data) / LABELS}: partition {partition!r} has no "
+                            f"labels for {len(missing)} recording(s) (e.g. {missing[0]!r}), so it "
+                            f"cannot be scored. Use `emotrace predict` for unlabelled data.")
+    return recs

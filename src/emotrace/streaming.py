@@ -34,10 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from emotrace.config import read_yaml
 from emotrace.errors import EmotraceError
 from emotrace.models import SequenceRegressor
-from emotrace.run import Run, load_run
+from emotrace.run import CONFIG, Run, load_run, run_kind
 
 
 def attention(mha: nn.MultiheadAttention, query: torch.Tensor, keys: torch.Tensor, *,
@@ -76,8 +75,8 @@ def load_model_run(run: Path | str | Run, *, what: str) -> Run:
     if isinstance(run, Run):
         r = run
     else:
-        cfg = Path(run) / "config.yaml"
-        if cfg.is_file() and "fusion" in read_yaml(cfg):
+        cfg = Path(run) / CONFIG
+        if cfg.is_file() and run_kind(run) == "fused":
             raise EmotraceError(f"{cfg}: a late-fusion run (`emotrace fuse`), but {what} works on "
                                 f"a single model. Use it on each input run listed under "
                                 f"fusion.runs instead.")
@@ -132,9 +131,9 @@ class StepModel(nn.Module):
         self.proj, self.pre, self.rnn, self.head = model.proj, model.pre, model.rnn.rnn, model.head
         feats = run.config.data.features
         self.register_buffer("in_mean", torch.from_numpy(
-            np.concatenate([run.standardizer.mean[f] for f in feats]).astype(np.float32)))
+            np.concatenate([run.standardiser.mean[f] for f in feats]).astype(np.float32)))
         self.register_buffer("in_std", torch.from_numpy(
-            np.concatenate([run.standardizer.std[f] for f in feats]).astype(np.float32)))
+            np.concatenate([run.standardiser.std[f] for f in feats]).astype(np.float32)))
         self.register_buffer("out_mean", model.out_mean.clone())
         self.register_buffer("out_std", model.out_std.clone())
         self.state_names = ["h"] + (["c"] if self.cell == "lstm" else [])

@@ -20,8 +20,9 @@ import numpy as np
 
 from emotrace.config import RunConfig
 from emotrace.errors import EmotraceError
+from emotrace.train.loop import EpochEvent
 from emotrace.train.predict import predict_arrays
-from emotrace.train.trainer import EpochEvent, Split, train_seeds
+from emotrace.train.regression import Split, train_seeds
 
 
 def subject_folds(subjects: list[str], k: int) -> list[list[str]]:

@@ -16,7 +16,7 @@ input run predict the requested partition of ``--data`` (recursively, for fused 
 apply the fusion model, so the input runs must still exist at the paths in ``config.yaml``.
 
 Train predictions written by ``emotrace train`` are in-sample (over-fitted) unless the runs were
-trained with ``--folds K`` (out-of-fold, :mod:`emotrace.fusion.folds`); ``metrics.json`` says
+trained with ``--folds K`` (out-of-fold, :mod:`emotrace.train.folds`); ``metrics.json`` says
 which ones the fusion model learnt from.
 """
 
@@ -33,32 +33,45 @@ import numpy as np
 import torch
 
 from emotrace._version import __version__
-from emotrace.config import FuseConfig, RunConfig, read_yaml
-from emotrace.data.csvio import read_table, write_table
-from emotrace.data.muse import LABELS, available, load_corpus
+from emotrace.config import FuseConfig, RunConfig
+from emotrace.data.corpus import Corpus
+from emotrace.data.csvio import read_table
+from emotrace.data.muse import LABELS, PARTITION_FILE, available, load_corpus
 from emotrace.data.standardise import Standardiser
 from emotrace.data.windows import make_windows
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path, write_json
-from emotrace.fusion.difficulty import Difficulty
-from emotrace.metrics import trace_metrics
+from emotrace.metrics import partition_scores, trace_metrics
 from emotrace.models.late import METHODS, build_fusion, fusion_args, fusion_from_args
-from emotrace.run import CHECKPOINT, CHECKPOINT_FORMAT, CONFIG, METRICS, PREDICTIONS, STATE
+from emotrace.run import (
+    CHECKPOINT,
+    CHECKPOINT_FORMAT,
+    CONFIG,
+    METRICS,
+    PREDICTIONS,
+    STATE,
+    fit_metrics,
+    read_checkpoint,
+    run_kind,
+    write_predictions,
+)
+from emotrace.train.difficulty import Difficulty
+from emotrace.train.loop import EpochEvent, FitResult, Schedule, Task, fit_seeds
 from emotrace.train.losses import LOSSES
 from emotrace.train.predict import predict_arrays
-from emotrace.train.trainer import EpochEvent, Split, train_seeds
+from emotrace.train.regression import Split, feature_groups, train_seeds
+
+#: ``predict(run, data, partition=..., out=...)`` of any kind of run (the API's, passed in)
+Predictor = Callable[..., list[Path]]
 
 FUSION_FORMAT = "emotrace-fusion-checkpoint-1"
 PARTITIONS = ("train", "devel", "test")
 
 
 def is_fused(run: Path | str) -> bool:
-    """True when ``run`` is a run directory written by :func:`fuse`."""
-    path = Path(run) / CONFIG
-    if not path.is_file():
-        return False
+    """True when ``run`` is a run directory written by :func:`fit` (``emotrace fuse``)."""
     try:
-        return "fusion" in read_yaml(path)
+        return (Path(run) / CONFIG).is_file() and run_kind(run) == "fused"
     except EmotraceError:
         return False
 
@@ -85,18 +98,7 @@ def _check_input(path: Path) -> _Input:
                                 f"the --out folder of a finished `emotrace train` or "
                                 f"`emotrace fuse`.")
     fused = is_fused(path)
-    try:
-        ckpt = torch.load(path / CHECKPOINT, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-        raise EmotraceError(f"{path / CHECKPOINT}: not a readable emotrace checkpoint "
-                            f"({type(e).__name__}). Retrain the run.") from None
-    want = FUSION_FORMAT if fused else CHECKPOINT_FORMAT
-    if not isinstance(ckpt, dict) or ckpt.get("format") != want:
-        got = ckpt.get("format") if isinstance(ckpt, dict) else None
-        version = ckpt.get("emotrace_version", "unknown") if isinstance(ckpt, dict) else "unknown"
-        raise EmotraceError(f"{path / CHECKPOINT}: checkpoint format {got!r} (emotrace "
-                            f"{version}), but this emotrace ({__version__}) reads {want!r}. "
-                            f"Retrain the run with this version.")
+    read_checkpoint(path / CHECKPOINT, FUSION_FORMAT if fused else CHECKPOINT_FORMAT)
     if fused:
         fc = FuseConfig.load(path / CONFIG)
         targets, features = fc.targets, fc.features
@@ -185,26 +187,18 @@ def _difficulty_inputs(data: Path | str, features: list[str], targets: list[str]
     return {p: {r.id: std.transform(r, features) for r in corpus.partition(p)} for p in partitions}
 
 
-def _groups(std: Standardiser, features: list[str]) -> list[tuple[int, int]]:
-    ends = np.cumsum([len(std.mean[f]) for f in features]).tolist()
-    return list(zip([0, *ends[:-1]], ends, strict=True))
-
-
 def _fit_weighted(module: torch.nn.Module, xs: list[np.ndarray], ys: list[np.ndarray], *,
-                  seed: int, steps: int = 300, lr: float = 0.05) -> None:
+                  seed: int, steps: int = 300, lr: float = 0.05) -> torch.nn.Module:
     """Full-batch Adam on :math:`1 - \\mathrm{CCC}` over all train steps (``ccc-batch``)."""
-    torch.manual_seed(seed)
     batch = make_windows(xs, ys, win=0, hop=1)
-    params = [p for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
     loss_fn = LOSSES["ccc-batch"]
-    module.train()
-    for _ in range(steps):
-        loss = loss_fn(module(batch.x, batch.mask), batch.y, batch.mask)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    module.eval()
+
+    def loss(m: torch.nn.Module, idx: torch.Tensor) -> torch.Tensor:
+        return loss_fn(m(batch.x[idx], batch.mask[idx]), batch.y[idx], batch.mask[idx])
+
+    task = Task(lambda: module, len(batch), loss)
+    sched = Schedule(epochs=steps, lr=lr, batch_size=len(batch), shuffle=False)
+    return fit_seeds(task, sched, [seed]).model
 
 
 def _score(ys: list[np.ndarray], preds: list[np.ndarray], targets: list[str]) -> dict:
@@ -212,20 +206,114 @@ def _score(ys: list[np.ndarray], preds: list[np.ndarray], targets: list[str]) ->
             for k, t in enumerate(targets)}
 
 
-def _write(folder: Path, ids: list[str], timestamps: list[np.ndarray], preds: list[np.ndarray],
-           targets: list[str]) -> None:
-    for rid, ts, p in zip(ids, timestamps, preds, strict=True):
-        cols: dict[str, np.ndarray] = {"timestamp": ts}
-        if len(targets) == 1:
-            cols["value"] = p[:, 0]
-        else:
-            cols.update({t: p[:, k] for k, t in enumerate(targets)})
-        write_table(folder / f"{rid}.csv", cols)
+def _resolve(runs: list[Path | str], *, method: str, difficulty: bool,
+             config: FuseConfig | None, out: Path) -> tuple[FuseConfig, list[_Input]]:
+    """Check the options and the input runs; the fused run's full configuration."""
+    if method not in METHODS:
+        raise EmotraceError(f"--method {method!r}: unknown fusion method. Use one of "
+                            f"{', '.join(METHODS)}.")
+    if len(runs) < 2:
+        raise EmotraceError("fuse needs at least two runs (--runs A B ...).")
+    if difficulty and method == "mean":
+        raise EmotraceError("--difficulty needs a fusion model that can use it: --method rnn or "
+                            "weighted (the plain mean has no parameters).")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise EmotraceError(f"{out}: exists and is not an empty folder. Choose another --out, or "
+                            f"delete the folder to fuse again.")
+    inputs = [_check_input(Path(r)) for r in runs]
+    targets = _check_targets(inputs)
+    features = list(dict.fromkeys(f for i in inputs for f in i.features))
+    base = config.model_dump() if config is not None else {}
+    cfg = FuseConfig.model_validate({**base, "method": method, "difficulty": difficulty,
+                                     "runs": [str(i.path.resolve()) for i in inputs],
+                                     "targets": targets, "features": features})
+    return cfg, inputs
 
 
-def fuse(runs: list[Path | str], *, data: Path | str, out: Path | str,
-         method: str = "rnn", difficulty: bool = False, config: FuseConfig | None = None,
-         on_event: Callable[[EpochEvent], None] | None = None) -> dict:
+def _input_predictions(inputs: list[_Input], cfg: FuseConfig) -> dict[str, _Preds]:
+    """Every input run's predictions, side by side, of each partition they all have."""
+    need = ["train", "devel"] if cfg.method != "mean" else ["devel"]
+    for p in need:
+        for i in inputs:
+            if not (i.path / PREDICTIONS / p).is_dir():
+                raise EmotraceError(f"{i.path / PREDICTIONS / p}: missing. --method {cfg.method} "
+                                    f"needs every run's predictions of {' and '.join(need)}; "
+                                    f"retrain the run on a corpus with a {p} partition.")
+    have = [p for p in PARTITIONS if all((i.path / PREDICTIONS / p).is_dir() for i in inputs)]
+    # read_table picks the target columns by name, so every run's columns come in this order
+    return {p: _gather([i.path / PREDICTIONS / p for i in inputs], cfg.targets, p) for p in have}
+
+
+def _labels(corpus: Corpus, preds: dict[str, _Preds], data: Path | str,
+            targets: list[str]) -> dict[str, list[np.ndarray]]:
+    """The label traces matching the predictions, per partition (test only when labelled)."""
+    labels: dict[str, list[np.ndarray]] = {}
+    for p, got in preds.items():
+        recs = {r.id: r for r in corpus.partition(p)}
+        if p == "test" and not recs:
+            continue
+        missing = [rid for rid in got.ids if rid not in recs]
+        if missing or len(recs) != len(got.ids):
+            rid = missing[0] if missing else sorted(set(recs) - set(got.ids))[0]
+            raise EmotraceError(f"{Path(data) / PARTITION_FILE}: recording {rid!r} ({p}) is not "
+                                f"in both this corpus and the runs' predictions. Pass the --data "
+                                f"the runs were trained on.")
+        for rid, ts in zip(got.ids, got.timestamps, strict=True):
+            if len(recs[rid]) != len(ts) or not np.array_equal(recs[rid].timestamps, ts):
+                raise EmotraceError(f"{Path(data) / LABELS / targets[0] / (rid + '.csv')}: the "
+                                    f"label timestamps differ from the runs' predictions of "
+                                    f"{rid!r}. Pass the --data the runs were trained on.")
+        labels[p] = [recs[rid].targets(targets) for rid in got.ids]
+    return labels
+
+
+def _difficulty(cfg: FuseConfig, corpus: Corpus, data: Path | str, preds: dict[str, _Preds],
+                xs: dict[str, list[np.ndarray]]) -> tuple[Difficulty, Standardiser]:
+    """Fit the auto-encoders on train features and append their channels to ``xs`` (in place)."""
+    std = Standardiser.fit(corpus.partition("train"), cfg.features)
+    feats = _difficulty_inputs(data, cfg.features, cfg.targets, list(preds), std)
+    diff = Difficulty.fit([feats["train"][rid] for rid in preds["train"].ids],
+                          feature_groups([len(std.mean[f]) for f in cfg.features]), cfg.features,
+                          cell=cfg.model.cell, bidirectional=cfg.model.bidirectional,
+                          seed=cfg.train.seed)
+    for p, got in preds.items():
+        errs = diff.errors([feats[p][rid] for rid in got.ids])
+        xs[p] = [np.concatenate([x, e], axis=1) for x, e in zip(xs[p], errs, strict=True)]
+    return diff, std
+
+
+def _input_scale(method: str, train: list[np.ndarray], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rnn sees standardised predictions (train statistics); the means work in label units."""
+    if method != "rnn":
+        return np.zeros(width, np.float32), np.ones(width, np.float32)
+    cat = np.concatenate(train, axis=0)[:, :width]
+    mean, sd = np.nanmean(cat, 0), np.nanstd(cat, 0)
+    return mean.astype(np.float32), np.where(sd > 1e-8, sd, 1.0).astype(np.float32)
+
+
+def _train(cfg: FuseConfig, norm: dict[str, list[np.ndarray]], preds: dict[str, _Preds],
+           labels: dict[str, list[np.ndarray]], n_runs: int, n_extra: int,
+           on_event: Callable[[EpochEvent], None] | None) -> tuple[torch.nn.Module, FitResult | None]:
+    """The fusion module, and (``rnn``) the fit loop's result."""
+    targets, n_targets = cfg.targets, len(cfg.targets)
+    if cfg.method != "rnn":
+        module = build_fusion(cfg.method, n_runs=n_runs, n_targets=n_targets, n_extra=n_extra)
+        if cfg.method == "weighted":
+            module = _fit_weighted(module, norm["train"], labels["train"], seed=cfg.train.seed)
+        module.eval()
+        return module, None
+    rc = RunConfig(data={"features": [f"run{r}" for r in range(n_runs)], "targets": targets},
+                   model=cfg.model, train=cfg.train)
+    groups = [(r * n_targets, (r + 1) * n_targets) for r in range(n_runs)]
+    result = train_seeds(rc, Split(preds["train"].ids, norm["train"], labels["train"], groups),
+                         Split(preds["devel"].ids, norm["devel"], labels["devel"], groups),
+                         on_event=on_event)
+    return result.model, result
+
+
+def fit(runs: list[Path | str], *, data: Path | str, out: Path | str,
+        method: str = "rnn", difficulty: bool = False, config: FuseConfig | None = None,
+        on_event: Callable[[EpochEvent], None] | None = None) -> dict:
     """Late fusion of finished runs into a new run directory; returns its ``metrics.json``.
 
     Args:
@@ -243,129 +331,49 @@ def fuse(runs: list[Path | str], *, data: Path | str, out: Path | str,
     The fusion model is fitted on the runs' train predictions (out-of-fold ones when the runs
     were trained with ``folds``) and the devel predictions select among its seeds and epochs.
     """
-    if method not in METHODS:
-        raise EmotraceError(f"--method {method!r}: unknown fusion method. Use one of "
-                            f"{', '.join(METHODS)}.")
-    if len(runs) < 2:
-        raise EmotraceError("fuse needs at least two runs (--runs A B ...).")
-    if difficulty and method == "mean":
-        raise EmotraceError("--difficulty needs a fusion model that can use it: --method rnn or "
-                            "weighted (the plain mean has no parameters).")
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise EmotraceError(f"{out}: exists and is not an empty folder. Choose another --out, or "
-                            f"delete the folder to fuse again.")
-    inputs = [_check_input(Path(r)) for r in runs]
-    targets = _check_targets(inputs)
-    features = list(dict.fromkeys(f for i in inputs for f in i.features))
-    base = config.model_dump() if config is not None else {}
-    cfg = FuseConfig.model_validate({**base, "method": method, "difficulty": difficulty,
-                                     "runs": [str(i.path.resolve()) for i in inputs],
-                                     "targets": targets, "features": features})
+    cfg, inputs = _resolve(runs, method=method, difficulty=difficulty, config=config, out=out)
+    targets = cfg.targets
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     start = time.perf_counter()
-    need = ["train", "devel"] if method != "mean" else ["devel"]
-    have = [p for p in PARTITIONS
-            if all((i.path / PREDICTIONS / p).is_dir() for i in inputs)]
-    for p in need:
-        for i in inputs:
-            if not (i.path / PREDICTIONS / p).is_dir():
-                raise EmotraceError(f"{i.path / PREDICTIONS / p}: missing. --method {method} "
-                                    f"needs every run's predictions of {' and '.join(need)}; "
-                                    f"retrain the run on a corpus with a {p} partition.")
-    # read_table picks the target columns by name, so every run's columns come in this order
-    preds = {p: _gather([i.path / PREDICTIONS / p for i in inputs], targets, p) for p in have}
-    corpus = load_corpus(data, features=features, targets=targets,
-                         partitions=[p for p in have if p != "test"])
-    labels: dict[str, list[np.ndarray]] = {}
-    for p in have:
-        recs = {r.id: r for r in corpus.partition(p)}
-        if p == "test" and not recs:
-            continue
-        missing = [rid for rid in preds[p].ids if rid not in recs]
-        if missing or len(recs) != len(preds[p].ids):
-            rid = missing[0] if missing else sorted(set(recs) - set(preds[p].ids))[0]
-            raise EmotraceError(f"{Path(data) / 'metadata' / 'partition.csv'}: recording {rid!r} "
-                                f"({p}) is not in both this corpus and the runs' predictions. "
-                                f"Pass the --data the runs were trained on.")
-        for rid, ts in zip(preds[p].ids, preds[p].timestamps, strict=True):
-            if len(recs[rid]) != len(ts) or not np.array_equal(recs[rid].timestamps, ts):
-                raise EmotraceError(f"{Path(data) / LABELS / targets[0] / (rid + '.csv')}: the "
-                                    f"label timestamps differ from the runs' predictions of "
-                                    f"{rid!r}. Pass the --data the runs were trained on.")
-        labels[p] = [recs[rid].targets(targets) for rid in preds[p].ids]
-
-    n_runs, n_targets = len(inputs), len(targets)
-    xs = {p: [v.astype(np.float32) for v in preds[p].values] for p in have}
+    preds = _input_predictions(inputs, cfg)
+    corpus = load_corpus(data, features=cfg.features, targets=targets,
+                         partitions=[p for p in preds if p != "test"])
+    labels = _labels(corpus, preds, data, targets)
+    xs = {p: [v.astype(np.float32) for v in got.values] for p, got in preds.items()}
     diff, std, diff_seconds = None, None, 0.0
     if cfg.difficulty:
         t0 = time.perf_counter()
-        std = Standardiser.fit(corpus.partition("train"), features)
-        feats = _difficulty_inputs(data, features, targets, have, std)
-        diff = Difficulty.fit([feats["train"][rid] for rid in preds["train"].ids],
-                              _groups(std, features), features, cell=cfg.model.cell,
-                              bidirectional=cfg.model.bidirectional, seed=cfg.train.seed)
-        for p in have:
-            errs = diff.errors([feats[p][rid] for rid in preds[p].ids])
-            xs[p] = [np.concatenate([x, e], axis=1) for x, e in zip(xs[p], errs, strict=True)]
+        diff, std = _difficulty(cfg, corpus, data, preds, xs)
         diff_seconds = time.perf_counter() - t0
-    n_extra = len(features) if cfg.difficulty else 0
-    # the rnn sees standardised predictions (train statistics); the means work in label units
-    width = n_runs * n_targets
-    mean, sd = np.zeros(width, np.float32), np.ones(width, np.float32)
-    if method == "rnn":
-        cat = np.concatenate(xs["train"], axis=0)[:, :width]
-        mean, sd = np.nanmean(cat, 0), np.nanstd(cat, 0)
-        sd = np.where(sd > 1e-8, sd, 1.0).astype(np.float32)
-        mean = mean.astype(np.float32)
-    norm = {p: [_normalise(x, mean, sd) for x in xs[p]] for p in have}
-
-    seeds: list[dict] = []
+    width = len(inputs) * len(targets)
+    mean, sd = _input_scale(cfg.method, xs.get("train", []), width)
+    norm = {p: [_normalise(x, mean, sd) for x in xs[p]] for p in preds}
     t0 = time.perf_counter()
-    if method == "rnn":
-        rc = RunConfig(data={"features": [f"run{r}" for r in range(n_runs)], "targets": targets},
-                       model=cfg.model, train=cfg.train)
-        groups = [(r * n_targets, (r + 1) * n_targets) for r in range(n_runs)]
-        devel_split = Split(preds["devel"].ids, norm["devel"], labels["devel"], groups)
-        result = train_seeds(rc, Split(preds["train"].ids, norm["train"], labels["train"], groups),
-                             devel_split, on_event=on_event)
-        module = result.model
-        seeds = [{"seed": s.seed, "devel": _per_target(s.devel, targets), "best_epoch": s.best_epoch,
-                  "epochs": s.epochs, "seconds": s.seconds, "history": s.history}
-                 for s in result.seeds]
-        best_seed, epochs, best_epoch = result.best.seed, result.best.epochs, result.best.best_epoch
-    else:
-        module = build_fusion(method, n_runs=n_runs, n_targets=n_targets, n_extra=n_extra)
-        if method == "weighted":
-            _fit_weighted(module, norm["train"], labels["train"], seed=cfg.train.seed)
-        best_seed, epochs, best_epoch = cfg.train.seed, 0, 0
-    module.eval()
+    module, result = _train(cfg, norm, preds, labels, len(inputs),
+                           len(cfg.features) if cfg.difficulty else 0, on_event)
     train_seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / CONFIG)
-    fused = {p: predict_arrays(module, norm[p]) for p in have}
-    for p in have:
-        _write(out / PREDICTIONS / p, preds[p].ids, preds[p].timestamps, fused[p], targets)
+    fused = {p: predict_arrays(module, norm[p]) for p in preds}
+    for p, got in preds.items():
+        write_predictions(out / PREDICTIONS / p, got.ids, got.timestamps, fused[p], targets)
     devel = _score(labels["devel"], fused["devel"], targets) if "devel" in labels else {}
-    if not seeds:
+    if result is None:  # weighted or mean: one fit, nothing to select
+        best_seed, epochs, best_epoch = cfg.train.seed, 0, 0
         seeds = [{"seed": best_seed, "devel": _per_target(devel, targets), "best_epoch": 0,
                   "epochs": 0, "seconds": train_seconds, "history": []}]
-    ckpt = {"format": FUSION_FORMAT, "emotrace_version": __version__,
-            "config": cfg.model_dump(mode="json"), "model_args": fusion_args(method, module),
-            "model": module.state_dict(), "input_mean": torch.from_numpy(mean),
-            "input_std": torch.from_numpy(sd), "feature_dims": dict(corpus.feature_dims),
-            "seed": best_seed}
-    if diff is not None:
-        ckpt["difficulty"] = diff.state()
-        ckpt["normaliser"] = std.state()
-    with atomic_path(out / CHECKPOINT) as tmp:
-        torch.save(ckpt, tmp)
+    else:
+        seeds = fit_metrics(result, targets=targets, features=cfg.features, start=start,
+                            warnings=[])["seeds"]
+        best_seed, epochs, best_epoch = result.best.seed, result.best.epochs, result.best.best_epoch
+    _save(out, cfg, module, mean, sd, corpus, best_seed, diff, std)
     kinds = {i.metrics.get("train_predictions", "in-sample") for i in inputs}
     metrics = {
         "target": targets[0] if len(targets) == 1 else targets,
-        "features": features,
-        "method": method,
+        "features": cfg.features,
+        "method": cfg.method,
         "difficulty": cfg.difficulty,
         "devel": _per_target(devel, targets),
         "seeds": seeds,
@@ -381,12 +389,26 @@ def fuse(runs: list[Path | str], *, data: Path | str, out: Path | str,
                     "train_predictions": i.metrics.get("train_predictions", "in-sample")}
                    for i in inputs],
     }
-    if method != "rnn":  # the convex weights (uniform for the mean)
+    if cfg.method != "rnn":  # the convex weights (uniform for the mean)
         w = torch.softmax(module.logits.detach(), 0).numpy()
         metrics["weights"] = {t: {str(i.path): float(w[r, k]) for r, i in enumerate(inputs)}
                               for k, t in enumerate(targets)}
     write_json(out / METRICS, metrics)
     return metrics
+
+
+def _save(out: Path, cfg: FuseConfig, module: torch.nn.Module, mean: np.ndarray, sd: np.ndarray,
+          corpus: Corpus, seed: int, diff: Difficulty | None, std: Standardiser | None) -> None:
+    ckpt = {"format": FUSION_FORMAT, "emotrace_version": __version__,
+            "config": cfg.model_dump(mode="json"), "model_args": fusion_args(cfg.method, module),
+            "model": module.state_dict(), "input_mean": torch.from_numpy(mean),
+            "input_std": torch.from_numpy(sd), "feature_dims": dict(corpus.feature_dims),
+            "seed": seed}
+    if diff is not None:
+        ckpt["difficulty"] = diff.state()
+        ckpt["normaliser"] = std.state()
+    with atomic_path(out / CHECKPOINT) as tmp:
+        torch.save(ckpt, tmp)
 
 
 def _normalise(x: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -408,7 +430,7 @@ class _Fused:
     mean: np.ndarray
     std: np.ndarray
     difficulty: Difficulty | None
-    standardizer: Standardiser | None
+    standardiser: Standardiser | None
 
 
 def load_fused(run: Path | str) -> _Fused:
@@ -430,10 +452,8 @@ def load_fused(run: Path | str) -> _Fused:
                   diff, std)
 
 
-def _fused_predictions(run: Path | str, data: Path | str, partition: str) -> tuple[_Fused, _Preds,
-                                                                                 list[np.ndarray]]:
-    from emotrace.api import predict
-
+def _fused_predictions(run: Path | str, data: Path | str, partition: str,
+                       predict_input: Predictor) -> tuple[_Fused, _Preds, list[np.ndarray]]:
     f = load_fused(run)
     targets = f.config.targets
     with tempfile.TemporaryDirectory() as tmp:
@@ -441,7 +461,7 @@ def _fused_predictions(run: Path | str, data: Path | str, partition: str) -> tup
         for r, path in enumerate(f.config.runs):
             folder = Path(tmp) / f"run{r}"
             try:
-                predict(path, data, partition=partition, out=folder)
+                predict_input(path, data, partition=partition, out=folder)
             except EmotraceError as e:
                 raise EmotraceError(f"{f.path}: its input run {path} could not predict "
                                     f"{partition!r}: {e}") from None
@@ -450,26 +470,26 @@ def _fused_predictions(run: Path | str, data: Path | str, partition: str) -> tup
     xs = [v.astype(np.float32) for v in got.values]
     if f.difficulty is not None:
         feats = _difficulty_inputs(data, f.config.features, targets, [partition],
-                                   f.standardizer)[partition]
+                                   f.standardiser)[partition]
         errs = f.difficulty.errors([feats[rid] for rid in got.ids])
         xs = [np.concatenate([x, e], axis=1) for x, e in zip(xs, errs, strict=True)]
     xs = [_normalise(x, f.mean, f.std) for x in xs]
     return f, got, predict_arrays(f.module, xs)
 
 
-def predict_fused(run: Path | str, data: Path | str, *, partition: str,
-                  out: Path | str) -> list[Path]:
-    """``emotrace.predict`` for a fused run: every input run predicts ``partition`` of ``data``,
-    then the fusion model combines them."""
-    f, got, fused = _fused_predictions(run, data, partition)
-    _write(Path(out), got.ids, got.timestamps, fused, f.config.targets)
-    return [Path(out) / f"{rid}.csv" for rid in got.ids]
+def predict(run: Path | str, data: Path | str, *, partition: str, out: Path | str,
+            predict_input: Predictor) -> list[Path]:
+    """Every input run predicts ``partition`` of ``data`` (through ``predict_input``, the API's
+    predict, so inputs of any kind work), then the fusion model combines them."""
+    f, got, fused = _fused_predictions(run, data, partition, predict_input)
+    return write_predictions(Path(out), got.ids, got.timestamps, fused, f.config.targets)
 
 
-def evaluate_fused(run: Path | str, data: Path | str, *, partition: str = "devel") -> dict:
-    """``emotrace.evaluate`` for a fused run (same result layout); writes
-    ``RUN/eval_<partition>.json``."""
-    f, got, fused = _fused_predictions(run, data, partition)
+def evaluate(run: Path | str, data: Path | str, *, partition: str,
+             predict_input: Predictor) -> dict:
+    """Score a fused run on one labelled partition (same result layout as a regression run);
+    writes ``RUN/eval_<partition>.json``."""
+    f, got, fused = _fused_predictions(run, data, partition, predict_input)
     targets = f.config.targets
     have = available(Path(data), LABELS)
     corpus = load_corpus(data, features=f.config.features[:1],
@@ -481,11 +501,6 @@ def evaluate_fused(run: Path | str, data: Path | str, *, partition: str = "devel
                             f"{missing[0] if missing else targets!r}, so it cannot be scored. Use "
                             f"`emotrace predict` for unlabelled data.")
     ys = [recs[rid].targets(targets) for rid in got.ids]
-    per = _score(ys, fused, targets)
-    if len(targets) == 1:
-        result = {"target": targets[0], "partition": partition, "recordings": len(got.ids),
-                  **per[targets[0]]}
-    else:
-        result = {"targets": per, "partition": partition, "recordings": len(got.ids)}
+    result = partition_scores(ys, fused, targets, partition=partition)
     write_json(f.path / f"eval_{partition}.json", result)
     return result

@@ -1,7 +1,7 @@
 """Segment-level classification (MuSe-Sent): one class per segment, predicted from the segment's
 feature steps by a :class:`~emotrace.models.classifier.SegmentClassifier`.
 
-Works on arrays and configs only, like :mod:`emotrace.train.trainer`: segments are cut from the
+Works on arrays and configs only, like :mod:`emotrace.train.regression`: segments are cut from the
 standardised recordings by the ``segment_id`` of each step of a ``class_id`` label file; the loss is
 cross-entropy (optionally weighted by inverse train class frequency,
 :math:`w_c = N / (K n_c)`); Adam, learning-rate halving and early stopping on the **devel macro
@@ -10,8 +10,6 @@ F1**; several seeds, the best on devel kept. Training is deterministic for a see
 
 from __future__ import annotations
 
-import copy
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,7 +22,8 @@ from emotrace.data.windows import pad
 from emotrace.errors import EmotraceError
 from emotrace.metrics import classification_metrics
 from emotrace.models.classifier import SegmentClassifier
-from emotrace.train.trainer import EpochEvent, FitResult, SeedResult, drop_modalities
+from emotrace.train.loop import EpochEvent, FitResult, Task, fit_seeds
+from emotrace.train.regression import drop_modalities, schedule
 
 
 @dataclass
@@ -102,10 +101,6 @@ def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def _rng(gen: torch.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "shuffle": gen.get_state()}
-
-
 def train_classifier(config: RunConfig, train: Segments, devel: Segments, *, n_classes: int,
                      on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
     """Train ``config.train.seeds`` segment classifiers; keep the best devel macro F1.
@@ -128,68 +123,19 @@ def train_classifier(config: RunConfig, train: Segments, devel: Segments, *, n_c
     weight = class_weights(train.ys[keep], n_classes) if tc.class_weights else None
     loss_fn = nn.CrossEntropyLoss(weight=weight)
     d_in = xs[0].shape[1]
-    seeds = [tc.seed + i for i in range(tc.seeds)]
-    done: list[SeedResult] = []
-    best_state: dict = {}
-    for si, seed in enumerate(seeds):
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        model = SegmentClassifier(config.model, d_in, n_classes)
-        opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=tc.lr_factor,
-                                                           patience=tc.lr_patience)
-        epoch, best, best_epoch, bad = 0, -np.inf, 0, 0
-        best_model, best_metrics, history = copy.deepcopy(model.state_dict()), {}, []
-        start = time.perf_counter()
-        while epoch < tc.epochs and bad < tc.patience:
-            model.train()
-            order = torch.randperm(len(xs), generator=gen)
-            total = 0.0
-            for b in range(0, len(order), tc.batch_size):
-                idx = order[b : b + tc.batch_size]
-                m = batch_all.mask[idx]
-                t = int(m.sum(1).max())  # trim the padding of this batch
-                x = drop_modalities(batch_all.x[idx, :t], train.groups, tc.modality_dropout)
-                loss = loss_fn(model(x, m[:, :t]), y_all[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if tc.clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
-                opt.step()
-                total += loss.item() * len(idx)
-            epoch += 1
-            if dev_xs:
-                pred = predict_proba(model, dev_xs).argmax(1)
-                metrics = classification_metrics(devel.ys[dev], pred, n_classes=n_classes)
-                score = metrics["f1_macro"]
-            else:
-                metrics, score = {}, float(epoch)
-            sched.step(score)
-            if score > best:
-                best, best_epoch, bad = score, epoch, 0
-                best_model, best_metrics = copy.deepcopy(model.state_dict()), metrics
-            else:
-                bad += 1
-            seconds = time.perf_counter() - start
-            lr = opt.param_groups[0]["lr"]
-            history.append({"epoch": epoch, "train_loss": total / len(xs),
-                            "devel_f1_macro": score if dev_xs else None, "lr": lr,
-                            "seconds": seconds})
-            if on_event:
-                on_event(EpochEvent(seed, si, len(seeds), epoch, tc.epochs, total / len(xs),
-                                    score if dev_xs else float("nan"),
-                                    best if dev_xs else float("nan"), lr, seconds))
-        result = SeedResult(seed, best_epoch, epoch, best_metrics,
-                            float(best) if dev_xs else float("nan"), time.perf_counter() - start,
-                            history)
-        done.append(result)
-        if not best_state or (dev_xs and result.score > best_state["score"]):
-            best_state = {"score": result.score, "seed": seed, "model": best_model,
-                          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                          "rng": _rng(gen)}
-    model = SegmentClassifier(config.model, d_in, n_classes)
-    model.load_state_dict(best_state["model"])
-    model.eval()
-    best_index = next(i for i, r in enumerate(done) if r.seed == best_state["seed"])
-    return FitResult(model, done, best_index, best_state["optimizer"], best_state["scheduler"],
-                     best_state["rng"])
+
+    def loss(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
+        m = batch_all.mask[idx]
+        t = int(m.sum(1).max())  # trim the padding of this batch
+        x = drop_modalities(batch_all.x[idx, :t], train.groups, tc.modality_dropout)
+        return loss_fn(model(x, m[:, :t]), y_all[idx])
+
+    def score(model: nn.Module) -> tuple[float, dict]:
+        pred = predict_proba(model, dev_xs).argmax(1)
+        metrics = classification_metrics(devel.ys[dev], pred, n_classes=n_classes)
+        return metrics["f1_macro"], metrics
+
+    task = Task(lambda: SegmentClassifier(config.model, d_in, n_classes), len(xs), loss,
+                score if dev_xs else None, score_name="devel_f1_macro")
+    return fit_seeds(task, schedule(tc), [tc.seed + i for i in range(tc.seeds)],
+                     on_event=on_event)

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from emotrace.data.windows import make_windows, recording_batches
 from emotrace.models.autoencoder import SequenceAutoEncoder, from_args
+from emotrace.train.loop import Schedule, Task, fit_seeds
 
 EPS = 1e-6
 
@@ -51,28 +53,23 @@ class Difficulty:
         """
         models = []
         for a, b in groups:
-            torch.manual_seed(seed)
-            gen = torch.Generator().manual_seed(seed)
             d = b - a
-            ae = SequenceAutoEncoder(d, hidden=hidden, bottleneck=min(max(1, -(-d // 4)), 32),
-                                     cell=cell, bidirectional=bidirectional)
-            opt = torch.optim.Adam(ae.parameters(), lr=lr)
             parts = [x[:, a:b] for x in xs]
             batch = make_windows(parts, [np.zeros((len(x), 1), np.float32) for x in parts],
                                  win=win, hop=max(win, 1))
             m = batch.mask.unsqueeze(-1).float()
-            ae.train()
-            for _ in range(epochs):
-                order = torch.randperm(len(batch), generator=gen)
-                for s in range(0, len(order), batch_size):
-                    idx = order[s : s + batch_size]
-                    x, mm = batch.x[idx], batch.mask[idx]
-                    loss = (((ae(x, mm) - x) ** 2) * m[idx]).sum() / (m[idx].sum() * d)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-            ae.eval()
-            models.append(ae)
+
+            def build(d: int = d) -> SequenceAutoEncoder:
+                return SequenceAutoEncoder(d, hidden=hidden, bottleneck=min(max(1, -(-d // 4)), 32),
+                                           cell=cell, bidirectional=bidirectional)
+
+            def loss(ae: nn.Module, idx: torch.Tensor, d: int = d, batch=batch, m=m) -> torch.Tensor:
+                x, mm = batch.x[idx], batch.mask[idx]
+                return (((ae(x, mm) - x) ** 2) * m[idx]).sum() / (m[idx].sum() * d)
+
+            fit = fit_seeds(Task(build, len(batch), loss),
+                            Schedule(epochs=epochs, lr=lr, batch_size=batch_size), [seed])
+            models.append(fit.model)
         out = cls(list(names), [tuple(g) for g in groups], models, np.zeros(len(groups)),
                   np.ones(len(groups)))
         log_e = np.concatenate(out.raw_errors(xs), axis=0)

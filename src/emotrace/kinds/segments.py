@@ -1,5 +1,5 @@
-"""fit / evaluate / predict for segment-level classification runs (``TrainConfig.task ==
-"classification"``); :mod:`emotrace.api` dispatches here.
+"""Segment classification runs (``TrainConfig.task == "classification"``): fit / evaluate /
+predict.
 
 The target is a ``class_id`` label folder (``emotrace classes`` writes one): each step of a
 recording carries its segment's ``segment_id`` and ``class_id``. One prediction per segment:
@@ -26,9 +26,22 @@ from emotrace.data.standardise import Standardiser
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_json
 from emotrace.metrics import classification_metrics
-from emotrace.run import CHECKPOINT, CONFIG, METRICS, PREDICTIONS, STATE, Run, save_checkpoint
-from emotrace.train.classify import Segments, cut_segments, predict_proba, train_classifier
-from emotrace.train.trainer import EpochEvent
+from emotrace.run import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    PREDICTIONS,
+    STATE,
+    Run,
+    fit_metrics,
+    labelled,
+    load_run,
+    run_corpus,
+    save_checkpoint,
+)
+from emotrace.train.loop import EpochEvent
+from emotrace.train.regression import feature_groups
+from emotrace.train.segments import Segments, cut_segments, predict_proba, train_classifier
 
 
 def is_class_target(corpus: Corpus, target: str) -> bool:
@@ -36,17 +49,13 @@ def is_class_target(corpus: Corpus, target: str) -> bool:
     return any(target in r.class_segments for r in corpus.recordings)
 
 
-def _groups(std: Standardiser, features: list[str]) -> list[tuple[int, int]]:
-    ends = np.cumsum([len(std.mean[f]) for f in features]).tolist()
-    return list(zip([0, *ends[:-1]], ends, strict=True))
-
-
 def _segments(recs: list[Recording], std: Standardiser, features: list[str],
               target: str) -> Segments:
     return cut_segments([r.id for r in recs], [r.timestamps for r in recs],
                         [std.transform(r, features) for r in recs],
                         [r.labels.get(target) for r in recs],
-                        [r.class_segments.get(target) for r in recs], _groups(std, features))
+                        [r.class_segments.get(target) for r in recs],
+                        feature_groups([len(std.mean[f]) for f in features]))
 
 
 def _write_predictions(folder: Path, seg: Segments, proba: np.ndarray) -> list[Path]:
@@ -63,9 +72,9 @@ def _write_predictions(folder: Path, seg: Segments, proba: np.ndarray) -> list[P
     return paths
 
 
-def fit_classifier(data: Path | str, *, out: Path, config: RunConfig, corpus: Corpus | None = None,
-                   on_event: Callable[[EpochEvent], None] | None = None,
-                   on_load: Callable[[int, int], None] | None = None) -> dict:
+def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
+        corpus: Corpus | None = None, on_event: Callable[[EpochEvent], None] | None = None,
+        on_load: Callable[[int, int], None] | None = None) -> dict:
     """Train a segment classifier (called by :func:`emotrace.fit`); returns ``metrics.json``."""
     dc = config.data
     if len(dc.targets) != 1:
@@ -104,48 +113,43 @@ def fit_classifier(data: Path | str, *, out: Path, config: RunConfig, corpus: Co
     for part, s in segs.items():
         _write_predictions(out / PREDICTIONS / part, s, predict_proba(result.model, s.xs))
     best = result.best
-    save_checkpoint(out / CHECKPOINT, config=config, model=result.model, standardizer=std,
+    save_checkpoint(out / CHECKPOINT, config=config, model=result.model, standardiser=std,
                     feature_dims=corpus.feature_dims, optimizer=result.optimizer,
                     scheduler=result.scheduler, rng=result.rng, epoch=best.best_epoch,
                     seed=best.seed)
-    metrics = {
-        "target": target, "features": dc.features, "task": "classification",
-        "classes": n_classes,
-        "train_class_shares": (np.bincount(train_known.astype(int), minlength=n_classes)
-                               / len(train_known)).round(4).tolist(),
-        "devel": best.devel,
-        "seeds": [{"seed": s.seed, "devel": s.devel, "best_epoch": s.best_epoch, "epochs": s.epochs,
-                   "seconds": s.seconds, "history": s.history} for s in result.seeds],
-        "best_seed": best.seed,
-        "train_seconds": sum(s.seconds for s in result.seeds),
-        "wall_seconds": time.perf_counter() - start,
-        "epochs": best.epochs, "best_epoch": best.best_epoch,
-        "warnings": corpus.report.warnings(),
-    }
+    metrics = {"task": "classification", "classes": n_classes,
+               "train_class_shares": (np.bincount(train_known.astype(int), minlength=n_classes)
+                                      / len(train_known)).round(4).tolist(),
+               **fit_metrics(result, targets=dc.targets, features=dc.features, start=start,
+                             warnings=corpus.report.warnings())}
     write_json(out / METRICS, metrics)
     return metrics
 
 
 def _run_segments(run: Run, recs: list[Recording]) -> Segments:
     dc = run.config.data
-    return _segments(recs, run.standardizer, dc.features, dc.targets[0])
+    return _segments(recs, run.standardiser, dc.features, dc.targets[0])
 
 
-def evaluate_classifier(run: Run, recs: list[Recording], *, data: Path | str, partition: str) -> dict:
+def evaluate(run: Path | str, data: Path | str, *, partition: str) -> dict:
     """Macro F1 and accuracy of a classification run on one partition's labelled segments."""
-    seg = _run_segments(run, recs)
+    r = load_run(run)
+    recs = labelled(run_corpus(r, data, partition, labels=True), data, partition)
+    seg = _run_segments(r, recs)
     known = np.isfinite(seg.ys)
     if not known.any():
-        raise EmotraceError(f"{Path(data) / LABELS / run.config.data.targets[0]}: partition "
+        raise EmotraceError(f"{Path(data) / LABELS / r.config.data.targets[0]}: partition "
                             f"{partition!r} has no segment with a class_id, so it cannot be scored. "
                             f"Use `emotrace predict` for unlabelled data.")
-    pred = predict_proba(run.model, [x for x, k in zip(seg.xs, known, strict=True) if k]).argmax(1)
-    return {"target": run.config.data.targets[0], "partition": partition,
-            "recordings": len(recs), **classification_metrics(seg.ys[known], pred,
-                                                             n_classes=run.model.n_classes)}
+    pred = predict_proba(r.model, [x for x, k in zip(seg.xs, known, strict=True) if k]).argmax(1)
+    result = {"target": r.config.data.targets[0], "partition": partition, "recordings": len(recs),
+              **classification_metrics(seg.ys[known], pred, n_classes=r.model.n_classes)}
+    write_json(r.path / f"eval_{partition}.json", result)
+    return result
 
 
-def predict_classifier(run: Run, recs: list[Recording], *, out: Path | str) -> list[Path]:
+def predict(run: Path | str, data: Path | str, *, partition: str, out: Path | str) -> list[Path]:
     """One file per recording: ``segment_id, start, end, class_id, prob_0 ...``."""
-    seg = _run_segments(run, recs)
-    return _write_predictions(Path(out), seg, predict_proba(run.model, seg.xs))
+    r = load_run(run)
+    seg = _run_segments(r, run_corpus(r, data, partition, labels=False))
+    return _write_predictions(Path(out), seg, predict_proba(r.model, seg.xs))

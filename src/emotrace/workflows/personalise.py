@@ -40,8 +40,11 @@ from emotrace.data.muse import PARTITION_FILE
 from emotrace.data.windows import make_windows
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path, write_json, write_text
+from emotrace.kinds.regression import inputs, write_recordings
 from emotrace.metrics import ccc as ccc_metric
 from emotrace.metrics import trace_metrics
+from emotrace.run import CONFIG, load_run, run_corpus
+from emotrace.train.loop import Schedule, Task, fit_seeds
 from emotrace.train.losses import LOSSES
 from emotrace.train.predict import predict_arrays
 
@@ -134,38 +137,24 @@ def finetune(model: torch.nn.Module, subject: SubjectData, *, seed: int, loss: s
     Returns the state dict of the best epoch on the personal devel part, its score (mean over
     targets of the devel-part CCC) and that epoch.
     """
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = copy.deepcopy(model)
     xs, ys = subject.slices(TRAIN)
     windows = make_windows(xs, ys, win=win, hop=hop)
     # only recordings with personal-devel steps are predicted (whole, for the context)
     keep = [i for i, p in enumerate(subject.parts) if (p == DEVEL).any()]
     devel_xs = [subject.xs[i] for i in keep]
     devel = [subject.masked(DEVEL)[i] for i in keep]
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = LOSSES[loss]
-    best, best_state, best_epoch, bad = -np.inf, copy.deepcopy(model.state_dict()), 0, 0
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(windows), generator=gen)
-        for b in range(0, len(order), batch_size):
-            idx = order[b : b + batch_size]
-            out = loss_fn(model(windows.x[idx], windows.mask[idx]), windows.y[idx],
-                          windows.mask[idx])
-            opt.zero_grad(set_to_none=True)
-            out.backward()
-            if clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-        score = _score(predict_arrays(model, devel_xs), devel)
-        if score > best:
-            best, best_state, best_epoch, bad = score, copy.deepcopy(model.state_dict()), epoch, 0
-        else:
-            bad += 1
-            if bad >= patience:
-                break
-    return best_state, float(best), best_epoch
+
+    def step_loss(m: torch.nn.Module, idx: torch.Tensor) -> torch.Tensor:
+        return loss_fn(m(windows.x[idx], windows.mask[idx]), windows.y[idx], windows.mask[idx])
+
+    def score(m: torch.nn.Module) -> tuple[float, dict]:
+        return _score(predict_arrays(m, devel_xs), devel), {}
+
+    task = Task(lambda: copy.deepcopy(model), len(windows), step_loss, score)
+    fit = fit_seeds(task, Schedule(epochs=epochs, lr=lr, batch_size=batch_size, clip=clip,
+                                   patience=patience), [seed])
+    return fit.best_state, float(fit.best.score), fit.best.best_epoch
 
 
 def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition: str = "devel",
@@ -186,9 +175,6 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
     Returns ``{"targets": {t: {"global": {general, personal, gain}, "mean_subject": {...}}},
     "subjects": [...], ...}``.
     """
-    from emotrace.api import _inputs, _run_corpus, _write_predictions
-    from emotrace.run import CONFIG, load_run
-
     if partition == "train":
         raise EmotraceError("--partition train: the general model was trained on these subjects. "
                             "Personalise devel or test subjects.")
@@ -213,14 +199,14 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
     part_file = data / PARTITION_FILE
     header = part_file.read_text(encoding="utf-8", errors="replace").splitlines()[:1] \
         if part_file.exists() else []
-    recs = _run_corpus(r, data, partition, labels=True)
+    recs = run_corpus(r, data, partition, labels=True)
     if header and "Subject" not in [c.strip() for c in header[0].split(",")] \
             or all(x.subject == x.id for x in recs):
         raise EmotraceError(f"{part_file}: no Subject column (or every recording is its own "
                             f"subject), so there is no subject to personalise for. Add a Subject "
                             f"column naming each recording's speaker/participant.")
     start = time.perf_counter()
-    xs_all = _inputs(recs, r.standardizer, dc, getattr(r, "difficulty", None))
+    xs_all = inputs(recs, r.standardiser, dc, r.difficulty)
     step_s = float(np.median(np.concatenate([np.diff(x.timestamps) for x in recs if len(x) > 1])
                              )) / 1000.0
     n_train, n_devel = max(1, round(train_s / step_s)), max(1, round(devel_s / step_s))
@@ -305,7 +291,7 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
         "seconds": time.perf_counter() - start,
     }
     for sd in subjects:
-        _write_predictions(out / "predictions" / partition, sd.recs, chosen_preds[sd.subject][1],
+        write_recordings(out / "predictions" / partition, sd.recs, chosen_preds[sd.subject][1],
                            dc.targets)
     r.config.save(out / CONFIG)
     lines = ["subject,target,general,personal,gain,kept,best_seed"]

@@ -268,7 +268,7 @@ def _trial(values: dict, *, ctx: dict) -> None:
     best: dict[int, float] = {}
 
     def on_event(e) -> None:
-        score = _rank_score(e.best_targets, ctx["rank_by"]) if e.best_targets else e.best_ccc
+        score = _rank_score(e.best_targets, ctx["rank_by"]) if e.best_targets else e.best_score
         best[e.seed_index] = score if np.isfinite(score) else -1.0
         result = {"score": float(np.mean(list(best.values()))), "seed_index": e.seed_index,
                   "seed_epoch": e.epoch, "run": str(out)}

@@ -1,0 +1,255 @@
+"""The one fit loop: seeds → epochs → batches → Adam, scored after every epoch.
+
+Every kind of training in emotrace runs through :func:`fit_seeds`: sequence regression, segment
+classification, personalisation fine-tuning, the late-fusion models and the difficulty
+auto-encoders. A caller describes *what* is trained as a :class:`Task` (how to build the model,
+how many training items there are, the loss of a batch of items, the held-out score) and *how*
+as a :class:`Schedule` (epochs, Adam, learning-rate halving on a plateau, early stopping,
+gradient clipping). The loop owns the rest: seeding, shuffling, early stopping, keeping the best
+epoch of each seed and the best seed, progress events, and — given a ``state_path`` — a resume
+state written after every epoch, so an interrupted run resumed with the same task ends with the
+same result as an uninterrupted one.
+
+Randomness, in order per seed: ``torch.manual_seed(seed)``, a shuffling generator seeded with
+``seed``, then the model is built. The global torch RNG (dropout, modality dropout) and the
+shuffling generator are both saved in the resume state.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from emotrace.errors import EmotraceError
+from emotrace.fileio import atomic_path
+
+STATE_FORMAT = "emotrace-train-state-1"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How a model is optimised: Adam, optional halving on a plateau, optional early stopping."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    weight_decay: float = 0.0
+    clip: float = 0.0  # gradient-norm clip; 0 = off
+    patience: int | None = None  # stop after this many epochs without a better score; None = never
+    lr_patience: int | None = None  # halve (lr_factor) after this many; None = constant lr
+    lr_factor: float = 0.5
+    shuffle: bool = True  # False: items in order (full-batch fits)
+
+
+@dataclass
+class Task:
+    """What is trained.
+
+    ``build()`` makes a fresh model (called after seeding). ``loss(model, idx)`` is the loss of
+    the training items ``idx`` (a 1-D index tensor into ``n_items``). ``score(model)`` returns the
+    held-out score (higher is better) and its metrics; without it every epoch counts as better
+    than the last, so the last epoch is kept and training runs for ``epochs``.
+    """
+
+    build: Callable[[], nn.Module]
+    n_items: int
+    loss: Callable[[nn.Module, torch.Tensor], torch.Tensor]
+    score: Callable[[nn.Module], tuple[float, dict]] | None = None
+    score_name: str = "devel_ccc"  # its key in each epoch's history
+    event_targets: Callable[[dict], dict[str, float]] = field(default=lambda metrics: {})
+
+
+@dataclass
+class EpochEvent:
+    seed: int
+    seed_index: int
+    n_seeds: int
+    epoch: int
+    max_epochs: int
+    train_loss: float
+    devel_score: float  # NaN without held-out data
+    best_score: float
+    lr: float
+    seconds: float  # wall-clock since this seed started
+    best_targets: dict[str, float] = field(default_factory=dict)  # target -> devel CCC at the best epoch
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    best_epoch: int
+    epochs: int
+    devel: dict  # metrics at the best epoch
+    score: float  # the held-out score at the best epoch (NaN without held-out data)
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    seeds: list[SeedResult]
+    best_index: int
+    optimizer: dict
+    scheduler: dict
+    rng: dict
+    best_state: dict = field(default_factory=dict)  # the kept model's state_dict
+
+    @property
+    def best(self) -> SeedResult:
+        return self.seeds[self.best_index]
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    return {"torch": torch.get_rng_state(), "shuffle": gen.get_state()}
+
+
+def _set_rng(state: dict, gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["shuffle"])
+
+
+def _save_state(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_state(path: Path, fingerprint: dict) -> dict:
+    state = torch.load(path, weights_only=True)
+    if state.get("format") != STATE_FORMAT or state.get("config") != fingerprint:
+        raise EmotraceError(f"{path}: this interrupted run was started with another "
+                            f"configuration or emotrace version. Start a new run with a new "
+                            f"--out, or repeat the original options.")
+    return state
+
+
+@dataclass
+class _Progress:
+    """One seed's place in the loop: what the resume state stores."""
+
+    epoch: int = 0
+    best: float = -math.inf
+    best_epoch: int = 0
+    bad: int = 0
+    elapsed: float = 0.0
+    history: list[dict] = field(default_factory=list)
+    best_model: dict = field(default_factory=dict)
+    best_metrics: dict = field(default_factory=dict)
+
+
+def _epoch(model: nn.Module, task: Task, sched: Schedule, opt: torch.optim.Optimizer,
+           gen: torch.Generator) -> float:
+    """One pass over the training items; the item-weighted mean loss."""
+    model.train()
+    order = (torch.randperm(task.n_items, generator=gen) if sched.shuffle
+             else torch.arange(task.n_items))
+    total, count = 0.0, 0
+    for b in range(0, len(order), sched.batch_size):
+        idx = order[b : b + sched.batch_size]
+        loss = task.loss(model, idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if sched.clip:
+            nn.utils.clip_grad_norm_(model.parameters(), sched.clip)
+        opt.step()
+        total += loss.item() * len(idx)
+        count += len(idx)
+    return total / max(count, 1)
+
+
+def fit_seeds(task: Task, sched: Schedule, seeds: list[int], *, state_path: Path | None = None,
+              resume: bool = False, fingerprint: dict | None = None,
+              on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
+    """Train one model per seed and keep the one with the best held-out score.
+
+    Each seed keeps its best epoch (or its last, without ``task.score``); among seeds the best
+    score wins, ties to the earlier seed. With ``state_path``, a resume state is written after
+    every epoch; ``resume=True`` continues from it when it exists (``fingerprint``, e.g. the run's
+    config, must equal the one it was written with).
+    """
+    held_out = task.score is not None
+    state = None
+    if resume and state_path is not None and state_path.exists():
+        state = _load_state(state_path, fingerprint or {})
+    done: list[SeedResult] = [SeedResult(**d) for d in state["done"]] if state else []
+    best_states: dict = state["best_model"] if state else {}
+
+    def save(current: dict | None) -> None:
+        if state_path is not None:
+            _save_state(state_path, {"format": STATE_FORMAT, "config": fingerprint or {},
+                                     "done": [r.__dict__ for r in done],
+                                     "best_model": best_states, "current": current})
+
+    for si, seed in enumerate(seeds):
+        if si < len(done):
+            continue
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        model = task.build()
+        opt = torch.optim.Adam(model.parameters(), lr=sched.lr, weight_decay=sched.weight_decay)
+        plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="max", factor=sched.lr_factor, patience=sched.lr_patience)
+            if sched.lr_patience is not None else None)
+        p = _Progress(best_model=copy.deepcopy(model.state_dict()))
+        cur = state.get("current") if state else None
+        if cur and cur["seed"] == seed:
+            model.load_state_dict(cur["model"])
+            opt.load_state_dict(cur["optimizer"])
+            if plateau is not None:
+                plateau.load_state_dict(cur["scheduler"])
+            _set_rng(cur["rng"], gen)
+            p = _Progress(cur["epoch"], cur["best"], cur["best_epoch"], cur["bad"], cur["elapsed"],
+                          cur["history"], cur["best_model"], cur["best_metrics"])
+        start = time.perf_counter() - p.elapsed
+        while p.epoch < sched.epochs and (sched.patience is None or p.bad < sched.patience):
+            train_loss = _epoch(model, task, sched, opt, gen)
+            p.epoch += 1
+            score, metrics = task.score(model) if held_out else (float(p.epoch), {})
+            if plateau is not None:
+                plateau.step(score)
+            if score > p.best:
+                p.best, p.best_epoch, p.bad = score, p.epoch, 0
+                p.best_model, p.best_metrics = copy.deepcopy(model.state_dict()), metrics
+            else:
+                p.bad += 1
+            seconds = time.perf_counter() - start
+            lr = opt.param_groups[0]["lr"]
+            p.history.append({"epoch": p.epoch, "train_loss": train_loss,
+                              task.score_name: score if held_out else None, "lr": lr,
+                              "seconds": seconds})
+            if on_event:
+                on_event(EpochEvent(seed, si, len(seeds), p.epoch, sched.epochs, train_loss,
+                                    score if held_out else math.nan,
+                                    p.best if held_out else math.nan, lr, seconds,
+                                    task.event_targets(p.best_metrics)))
+            if state_path is not None:
+                save({"seed": seed, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                      "scheduler": plateau.state_dict() if plateau is not None else {},
+                      "rng": _rng_state(gen), "epoch": p.epoch, "best": p.best,
+                      "best_epoch": p.best_epoch, "bad": p.bad, "elapsed": seconds,
+                      "history": p.history, "best_model": p.best_model,
+                      "best_metrics": p.best_metrics})
+        result = SeedResult(seed, p.best_epoch, p.epoch, p.best_metrics,
+                            float(p.best) if held_out else math.nan,
+                            time.perf_counter() - start, p.history)
+        done.append(result)
+        if not best_states or (held_out and result.score > best_states["score"]):
+            best_states = {"score": result.score, "seed": seed, "model": p.best_model,
+                           "optimizer": opt.state_dict(),
+                           "scheduler": plateau.state_dict() if plateau is not None else {},
+                           "rng": _rng_state(gen)}
+        save(None)
+    model = task.build()
+    model.load_state_dict(best_states["model"])
+    model.eval()
+    best_index = next(i for i, r in enumerate(done) if r.seed == best_states["seed"])
+    return FitResult(model, done, best_index, best_states["optimizer"], best_states["scheduler"],
+                     best_states["rng"], best_states["model"])
+

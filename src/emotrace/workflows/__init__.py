@@ -1,0 +1,1 @@
+"""Workflows: orchestrate many runs through the API (hyper-parameter search, personalisation)."""
