@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -19,8 +20,28 @@ from emotrace.errors import EmotraceError
 #: the command modules, in the order ``emotrace --help`` lists them
 COMMANDS = ("core", "gold", "classes", "personalise", "tune", "report", "export", "extract", "fuse")
 
+#: plain click help (not rich panels): at 80 columns it wraps descriptions instead of cutting
+#: option names, and shows no metavar on flags
+HELP = {"rich_markup_mode": None}
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Time-continuous, multimodal emotion recognition.")
+                  help="Time-continuous, multimodal emotion recognition.", **HELP)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from emotrace._version import __version__
+
+        print(f"emotrace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+          ) -> None:
+    """Time-continuous, multimodal emotion recognition."""
+
+
 _modules = [importlib.import_module(f"emotrace.cli.{name}") for name in COMMANDS]
 for _m in _modules:
     _m.register(app)

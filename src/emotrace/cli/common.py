@@ -1,8 +1,11 @@
-"""What every command module shares: the stderr console, the ``--quiet``/``--debug`` options,
-progress bars and warnings."""
+"""What every command module shares: the stderr console, the ``--quiet``/``--debug``/``--json``
+options, progress bars, warnings and the metrics table."""
 
 from __future__ import annotations
 
+import json
+import math
+import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Annotated
@@ -11,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from emotrace.errors import EmotraceError
 
@@ -18,27 +22,45 @@ err = Console(stderr=True)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")]
+Json = Annotated[bool, typer.Option(
+    "--json", help="Print the metrics as one JSON object (the default when stdout is not a "
+    "terminal).")]
 
 
 @contextmanager
 def progress_bar(quiet: bool):
-    """A rich progress bar on stderr, or a do-nothing stand-in when quiet."""
+    """A rich progress bar on stderr, or a do-nothing stand-in when quiet.
+
+    When the command fails, the bars are cleared, so the error paragraph is all that is left.
+    """
     if quiet:
         yield None
         return
     cols = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeElapsedColumn()]
     with Progress(*cols, console=err, transient=False) as p:
-        yield p
+        try:
+            yield p
+        except BaseException:
+            p.live.transient = True  # read when the display stops: nothing is left on screen
+            for task in list(p.task_ids):
+                p.remove_task(task)
+            raise
 
 
 def loader(p, label: str) -> Callable[[int, int], None] | None:
-    """A ``progress(done, total)`` callback that drives one task of ``p`` (None when quiet)."""
+    """A ``progress(done, total)`` callback that drives one task of ``p`` (None when quiet).
+
+    The task appears at the first call, so a step that fails before it starts shows no bar.
+    """
     if p is None:
         return None
-    task = p.add_task(label, total=None, info="")
+    task = None
 
     def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            task = p.add_task(label, total=None, info="")
         p.update(task, completed=done, total=total)
 
     return update
@@ -54,10 +76,31 @@ def check_partition(name: str) -> None:
         raise EmotraceError(f"--partition {name!r}: unknown partition. Use train, devel or test.")
 
 
+def held_out(event) -> tuple[float, float] | None:
+    """``(devel score, best so far)`` of an epoch event, or None when there is no devel data
+    (``train --final``: the score is NaN)."""
+    score = getattr(event, "devel_score", None)
+    score = event.devel_ccc if score is None else score
+    best = getattr(event, "best_score", None)
+    best = getattr(event, "best_ccc", math.nan) if best is None else best
+    if score is None or not math.isfinite(score):
+        return None
+    return score, best
+
+
+def epoch_info(event, score: str = "ccc") -> str:
+    """The text beside an epoch bar: train loss, and the devel score and best so far when
+    there is devel data (else the epoch)."""
+    devel = held_out(event)
+    if devel is None:
+        return f"epoch {event.epoch} loss {event.train_loss:.3f} (no devel)"
+    return f"loss {event.train_loss:.3f} devel {score} {devel[0]:.3f} best {devel[1]:.3f}"
+
+
 def epoch_progress(p, *, label: str = "seed", info: Callable | None = None) -> Callable:
     """An ``on_event`` callback for training: one progress task per seed, advanced per epoch.
 
-    ``info(event)`` gives the text beside the bar (default: devel CCC and the best so far).
+    ``info(event)`` gives the text beside the bar (default: :func:`epoch_info`).
     """
     task = None
 
@@ -68,7 +111,53 @@ def epoch_progress(p, *, label: str = "seed", info: Callable | None = None) -> C
         desc = f"{label} {e.seed} ({e.seed_index + 1}/{e.n_seeds})"
         if task is None or p.tasks[task].description != desc:
             task = p.add_task(desc, total=e.max_epochs, info="")
-        text = info(e) if info else f"devel ccc {e.devel_ccc:.3f} best {e.best_ccc:.3f}"
+        text = info(e) if info else epoch_info(e)
         p.update(task, completed=e.epoch, info=text)
 
     return on_event
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def print_metrics(result: dict, *, title: str, as_json: bool) -> None:
+    """Metrics on stdout: the exact JSON object when ``as_json`` or stdout is not a terminal
+    (scripts read it), else a table with 4 decimals (:func:`metrics_table`)."""
+    if as_json or not stdout_is_terminal():
+        print(json.dumps(result))
+        return
+    Console().print(metrics_table(result, title=title))
+
+
+def metrics_table(result: dict, *, title: str) -> Table:
+    """One row per target, one column per scalar metric (4 decimals); nested details (per class,
+    per recording) stay in the JSON."""
+    if isinstance(result.get("targets"), dict):
+        rows = dict(result["targets"])
+    elif "target" in result:
+        rows = {str(result["target"]): result}
+    elif result and all(isinstance(v, dict) for v in result.values()):
+        rows = dict(result)  # train's devel metrics of several targets
+    else:
+        rows = {"": result}
+    skip = {"target", "partition"}
+    cols = [k for r in rows.values() for k, v in r.items() if _scalar(v) and k not in skip]
+    cols = list(dict.fromkeys(cols))
+    table = Table(title=title)
+    table.add_column("target")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for name, r in rows.items():
+        table.add_row(name, *(_cell(r.get(c)) for c in cols))
+    return table
+
+
+def _scalar(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "" if v is None else str(v)

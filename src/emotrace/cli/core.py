@@ -14,14 +14,19 @@ from rich.table import Table
 
 from emotrace.cli.common import (
     Debug,
+    Json,
     Quiet,
     check_partition,
+    epoch_info,
     epoch_progress,
     err,
     loader,
+    print_metrics,
     progress_bar,
+    stdout_is_terminal,
     warn,
 )
+from emotrace.cli.options import to_config, with_config_flags
 from emotrace.errors import EmotraceError
 
 #: options that take several values (``--features a b c``)
@@ -81,84 +86,52 @@ def data_check(
 
 
 
+@with_config_flags(after="config")
 def train(
     data: Annotated[Path, typer.Option("--data", help="Corpus folder (MuSe layout).")],
     out: Annotated[Path, typer.Option("--out", help="Run folder to write.")],
-    features: Annotated[list[str] | None, typer.Option("--features", help="Feature sets.")] = None,
-    target: Annotated[list[str] | None, typer.Option("--target", help="Target(s).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML config; flags override it.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="rnn, attn-rnn or gcnn-rnn.")] = None,
-    cell: Annotated[str | None, typer.Option("--cell", help="gru or lstm.")] = None,
-    hidden: Annotated[int | None, typer.Option("--hidden")] = None,
-    layers: Annotated[int | None, typer.Option("--layers")] = None,
-    bidirectional: Annotated[bool | None, typer.Option("--bidirectional/--unidirectional")] = None,
-    dropout: Annotated[float | None, typer.Option("--dropout")] = None,
-    heads: Annotated[int | None, typer.Option("--heads")] = None,
-    channels: Annotated[int | None, typer.Option("--channels")] = None,
-    kernel: Annotated[int | None, typer.Option("--kernel")] = None,
-    win: Annotated[int | None, typer.Option("--win", help="Training window (steps); 0 = whole.")] = None,
-    hop: Annotated[int | None, typer.Option("--hop", help="Hop between windows (steps).")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs.")] = None,
-    lr: Annotated[float | None, typer.Option("--lr")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
-    loss: Annotated[str | None, typer.Option("--loss", help="ccc, ccc-batch, mse or l1.")] = None,
-    weight_decay: Annotated[float | None, typer.Option("--weight-decay")] = None,
-    modality_dropout: Annotated[float | None, typer.Option(
-        "--modality-dropout", help="Probability of zeroing a feature set per window.")] = None,
-    clip: Annotated[float | None, typer.Option("--clip")] = None,
-    patience: Annotated[int | None, typer.Option("--patience")] = None,
-    seeds: Annotated[int | None, typer.Option("--seeds", help="How many seeds.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="First seed.")] = None,
-    threads: Annotated[int | None, typer.Option("--threads")] = None,
-    standardize: Annotated[bool | None, typer.Option("--standardize/--no-standardize")] = None,
-    per_recording: Annotated[list[str] | None, typer.Option(
-        "--per-recording", help="Feature sets to z-score within each recording first.")] = None,
-    strict: Annotated[bool | None, typer.Option("--strict", help="NaN/inf are errors.")] = None,
-    fusion: Annotated[str | None, typer.Option(
-        "--fusion", help="early: the feature sets concatenated per step (late fusion of runs is "
-        "`emotrace fuse`).")] = None,
-    project: Annotated[int | None, typer.Option(
-        "--project", help="Early fusion: project the concatenated features to N dims first.")] = None,
-    difficulty: Annotated[bool | None, typer.Option(
-        "--difficulty", help="Append each feature set's auto-encoder reconstruction error as an "
-        "input channel.")] = None,
-    folds: Annotated[int | None, typer.Option(
-        "--folds", help="Write out-of-fold train predictions from K models cross-fitted by "
-        "subject (for `emotrace fuse`).")] = None,
-    task_kind: Annotated[str | None, typer.Option(
-        "--task", help="regression (per step) or classification (one class per segment of a "
-        "class_id target, e.g. from `emotrace classes`).")] = None,
-    class_weights: Annotated[bool | None, typer.Option(
-        "--class-weights", help="Classification: weight classes by inverse train frequency.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="YAML config (data:, model:, train:); the flags below override it.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted run.")] = False,
     final: Annotated[bool, typer.Option(
         "--final", help="Retrain on train + devel for a fixed number of epochs (from --from RUN's "
         "best epoch, or --epochs); no early stopping.")] = False,
     from_run: Annotated[Path | None, typer.Option(
         "--from", help="With --final: the devel run whose config, best epoch and seed to use.")] = None,
+    as_json: Json = False,
     quiet: Quiet = False, debug: Debug = False,
+    **flags,
 ) -> None:
-    """Train a sequence regressor; writes config.yaml, checkpoint.pt, metrics.json, predictions/."""
+    """Train a sequence regressor; writes config.yaml, checkpoint.pt, metrics.json, predictions/.
+
+    Options left out take the --config file's values, else the defaults shown.
+    """
     import emotrace
+
+    cfg, explicit_epochs = train_config(config, flags, final=final, from_run=from_run,
+                                        resume=resume)
+    score = "f1" if cfg.train.task == "classification" else "ccc"
+    with progress_bar(quiet) as p:
+        on_event = epoch_progress(p, info=lambda e: epoch_info(e, score))
+        if final:
+            metrics = emotrace.fit_final(data, out=out, config=cfg, run=from_run,
+                                         epochs=explicit_epochs, on_event=on_event,
+                                         on_load=loader(p, "load"))
+        else:
+            metrics = emotrace.fit(data, out=out, config=cfg, resume=resume, on_event=on_event,
+                                   on_load=loader(p, "load"))
+    warn(metrics["warnings"])
+    print_train_result(metrics, final=final, as_json=as_json)
+
+
+def train_config(config: Path | None, flags: dict, *, final: bool, from_run: Path | None,
+                 resume: bool):
+    """The run's config from ``--config``, the flags and (``--final --from RUN``) RUN's config,
+    and the ``--epochs`` asked for before RUN's config was merged in (for ``--final``)."""
     from emotrace.config import RunConfig, merge, read_yaml
 
     base = read_yaml(config) if config else {}
-    flags = {
-        "data": {"features": features or None, "targets": target or None, "win": win, "hop": hop,
-                 "standardize": standardize, "strict": strict,
-                 "per_recording": per_recording or None, "fusion": fusion,
-                 "difficulty": difficulty},
-        "model": {"name": model, "cell": cell, "hidden": hidden, "layers": layers,
-                  "bidirectional": bidirectional, "dropout": dropout, "heads": heads,
-                  "channels": channels, "kernel": kernel, "project": project},
-        "train": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "loss": loss,
-                  "weight_decay": weight_decay, "clip": clip,
-                  "modality_dropout": modality_dropout, "patience": patience,
-                  "seeds": seeds, "seed": seed, "threads": threads, "task": task_kind,
-                  "folds": folds,
-                  "class_weights": class_weights},
-    }
-    merged = merge(base, flags)
+    merged = merge(base, to_config(flags))
     explicit_epochs = merged.get("train", {}).get("epochs")  # --final: before --from's config
     if from_run is not None or final:
         from emotrace.api import final_source
@@ -176,47 +149,49 @@ def train(
         raise EmotraceError("train needs --features and --target (or data.features and "
                             "data.targets in --config).")
     cfg = RunConfig.from_dict(merged, source=str(config) if config else "options")
-    score = "f1" if cfg.train.task == "classification" else "ccc"
-    with progress_bar(quiet) as p:
-        on_event = epoch_progress(p, info=lambda e: f"loss {e.train_loss:.3f} devel {score} "
-                                  f"{e.devel_ccc:.3f} best {e.best_ccc:.3f}")
-        if final:
-            metrics = emotrace.fit_final(data, out=out, config=cfg, run=from_run,
-                                         epochs=explicit_epochs, on_event=on_event,
-                                         on_load=loader(p, "load"))
-        else:
-            metrics = emotrace.fit(data, out=out, config=cfg, resume=resume, on_event=on_event,
-                                     on_load=loader(p, "load"))
-    warn(metrics["warnings"])
+    return cfg, explicit_epochs
+
+
+def print_train_result(metrics: dict, *, final: bool, as_json: bool) -> None:
+    """The devel metrics: a table on a terminal, else (and with --json) the JSON line as before;
+    ``--json`` also prints the JSON object alone on stdout."""
     if final:
         f = metrics["final"]
         err.print(f"final model on train + devel ({f['recordings']} recordings): {f['epochs']} "
                   f"epochs (from {f['epochs_from']}), seed {f['seed']}, no early stopping; "
                   f"{metrics['train_seconds']:.1f} s", highlight=False)
         return
-    err.print(f"devel: {json.dumps(metrics['devel'])}  (best seed {metrics['best_seed']}, "
-              f"{metrics['train_seconds']:.1f} s)", highlight=False)
-
+    where = f"(best seed {metrics['best_seed']}, {metrics['train_seconds']:.1f} s)"
+    if as_json:
+        print(json.dumps(metrics["devel"]))
+    if as_json or not stdout_is_terminal():
+        err.print(f"devel: {json.dumps(metrics['devel'])}  {where}", highlight=False)
+        return
+    print_metrics(metrics["devel"], title=f"devel {where}", as_json=False)
 
 
 def evaluate(
     run: Annotated[Path, typer.Option("--run", help="Run folder.")],
     data: Annotated[Path, typer.Option("--data", help="Corpus folder.")],
     partition: Annotated[str, typer.Option("--partition", help="devel or test.")] = "devel",
+    as_json: Json = False,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
-    """Score a run on a partition; prints one JSON object and writes RUN/eval_<partition>.json."""
+    """Score a run on a partition; prints its metrics (one JSON object when piped or with
+    --json) and writes RUN/eval_<partition>.json."""
     import emotrace
 
     check_partition(partition)
-    print(json.dumps(emotrace.evaluate(run, data, partition=partition)))
+    result = emotrace.evaluate(run, data, partition=partition)
+    print_metrics(result, title=f"{run} on {partition} ({result.get('recordings', '?')} "
+                  f"recordings; JSON in {run / f'eval_{partition}.json'})", as_json=as_json)
 
 
 
 def predict(
     run: Annotated[Path, typer.Option("--run", help="Run folder.")],
     data: Annotated[Path, typer.Option("--data", help="Corpus folder.")],
-    partition: Annotated[str, typer.Option("--partition")],
+    partition: Annotated[str, typer.Option("--partition", help="train, devel or test.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for <recording_id>.csv files.")],
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:

@@ -9,10 +9,15 @@ from typing import Annotated
 import typer
 
 from emotrace.cli.common import Debug, Quiet, epoch_progress, err, progress_bar
+from emotrace.config import FuseConfig
 from emotrace.errors import EmotraceError
 
 #: options that take several values
 MULTI = ("--runs",)
+
+#: the fusion model's and its training's defaults (FuseConfig), shown in --help
+_MODEL = FuseConfig.model_fields["model"].default_factory()
+_TRAIN = FuseConfig.model_fields["train"].default_factory()
 
 
 def fuse(
@@ -24,18 +29,28 @@ def fuse(
         "--difficulty", help="Feed each feature set's auto-encoder error to the fusion model.")] = False,
     config: Annotated[Path | None, typer.Option(
         "--config", help="YAML with a 'fusion:' mapping (model:, train:); flags override it.")] = None,
-    hidden: Annotated[int | None, typer.Option("--hidden", help="rnn: units (default 32).")] = None,
-    bidirectional: Annotated[bool | None, typer.Option("--bidirectional/--unidirectional")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="rnn: max epochs (default 20).")] = None,
-    patience: Annotated[int | None, typer.Option("--patience")] = None,
-    seeds: Annotated[int | None, typer.Option("--seeds", help="rnn: how many seeds (default 3).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="First seed.")] = None,
-    threads: Annotated[int | None, typer.Option("--threads")] = None,
+    hidden: Annotated[int | None, typer.Option(
+        "--hidden", help=f"rnn: units of the fusion GRU.  [default: {_MODEL.hidden}]")] = None,
+    bidirectional: Annotated[bool | None, typer.Option(
+        "--bidirectional/--unidirectional", help="rnn: read the predictions in both directions.  "
+        f"[default: {'bidirectional' if _MODEL.bidirectional else 'unidirectional'}]")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        "--epochs", help=f"rnn: maximum epochs.  [default: {_TRAIN.epochs}]")] = None,
+    patience: Annotated[int | None, typer.Option(
+        "--patience", help=f"rnn: early stopping after this many epochs without devel gain.  "
+        f"[default: {_TRAIN.patience}]")] = None,
+    seeds: Annotated[int | None, typer.Option(
+        "--seeds", help=f"rnn: how many seeds; the best on devel is kept.  "
+        f"[default: {_TRAIN.seeds}]")] = None,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help=f"First seed (rnn, weighted).  [default: {_TRAIN.seed}]")] = None,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", help=f"torch CPU threads; 0 = all cores.  [default: {_TRAIN.threads}]")] = None,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     """Fuse runs' predictions (rnn / weighted / mean); writes a run folder like `train` does."""
     import emotrace
-    from emotrace.config import FuseConfig, merge, read_yaml
+    from emotrace.config import merge, read_yaml
 
     if len(runs) < 2:
         raise EmotraceError("fuse needs at least two runs (--runs A B ...).")

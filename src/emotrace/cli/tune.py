@@ -28,7 +28,8 @@ def tune(
     address: Annotated[str | None, typer.Option(
         "--address", help="Ray cluster address; default: start Ray on this machine.")] = None,
     cpus: Annotated[int | None, typer.Option("--cpus", help="CPUs of the local Ray instance.")] = None,
-    cpus_per_trial: Annotated[int, typer.Option("--cpus-per-trial")] = 1,
+    cpus_per_trial: Annotated[int, typer.Option(
+        "--cpus-per-trial", help="CPUs each trial reserves (its torch threads).")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the searcher.")] = 0,
     rank_by: Annotated[list[str] | None, typer.Option(
         "--rank-by", help="Targets whose devel CCC ranks the trials (default: all).")] = None,
