@@ -4,8 +4,12 @@ train, evaluate, predict, --config, --help."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -87,6 +91,112 @@ def test_evaluate_prints_one_json_object_and_writes_it(capsys, flow, tmp_path):
     # the devel score of evaluate is the one training reported for the kept seed
     metrics = json.loads((run / "metrics.json").read_text())
     assert result["ccc"] == pytest.approx(metrics["devel"]["ccc"], abs=1e-6)
+
+
+def test_evaluate_json_flag_prints_the_same_object(capsys, flow):
+    corpus, run = flow
+    code, out, err = run_cli(capsys, "evaluate", "--run", run, "--data", corpus, "--json",
+                             "--quiet")
+    assert code == 0, err
+    assert json.loads(out) == json.loads((run / "eval_devel.json").read_text())
+
+
+def _strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def in_terminal(*args: str | Path) -> tuple[int, str, str]:
+    """``python -m emotrace ARGS`` with stdout on a pseudo-terminal: (exit code, stdout, stderr)."""
+    master, slave = pty.openpty()
+    with tempfile.TemporaryFile() as errf:
+        p = subprocess.Popen([sys.executable, "-m", "emotrace", *map(str, args)], stdout=slave,
+                             stderr=errf, env={**os.environ, "COLUMNS": "100"})
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        p.wait(timeout=120)
+        os.close(master)
+        errf.seek(0)
+        err = errf.read().decode()
+    return p.returncode, _strip_ansi(b"".join(chunks).decode()), err
+
+
+def test_evaluate_prints_a_table_on_a_terminal(flow):
+    corpus, run = flow
+    code, out, err = in_terminal("evaluate", "--run", run, "--data", corpus, "--quiet")
+    assert code == 0, err
+    result = json.loads((run / "eval_devel.json").read_text())
+    assert "{" not in out
+    for name in ("ccc", "ccc_per_recording", "pcc", "rmse"):
+        assert name in out
+        assert f"{result[name]:.4f}" in out  # 4 decimals, not 16 digits
+        assert repr(result[name]) not in out
+    code, out, err = in_terminal("evaluate", "--run", run, "--data", corpus, "--quiet", "--json")
+    assert code == 0, err
+    assert json.loads(out) == result
+
+
+def test_train_json_flag(capsys, flow, tmp_path):
+    corpus, _ = flow
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "--data", corpus, "--features", "audio", "--target",
+                             "arousal", "--out", run, "--json", *TINY)
+    assert code == 0, err
+    devel = json.loads((run / "metrics.json").read_text())["devel"]
+    assert json.loads(out) == devel
+    # the line scripts read from stderr, unchanged, on one line
+    assert f"devel: {json.dumps(devel)}  (best seed 0," in err
+
+
+def test_metrics_table_of_several_targets():
+    from rich.console import Console
+
+    from emotrace.cli.common import metrics_table
+
+    result = {"targets": {"arousal": {"ccc": 0.123456, "rmse": 1.0},
+                          "valence": {"ccc": -0.5, "rmse": 2.0, "per_class": {"a": 1}}},
+              "partition": "devel", "recordings": 3}
+    console = Console(width=80, record=True)
+    console.print(metrics_table(result, title="t"))
+    text = console.export_text()
+    assert "0.1235" in text and "-0.5000" in text and "2.0000" in text
+    assert "per_class" not in text  # nested details stay in the JSON
+    assert text.index("arousal") < text.index("valence")
+
+
+class _Event:
+    seed, seed_index, n_seeds, epoch, max_epochs, train_loss = 0, 0, 1, 4, 10, 0.25
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+@pytest.mark.parametrize("event", [_Event(devel_score=float("nan"), best_score=float("nan")),
+                                   _Event(devel_ccc=float("nan"), best_ccc=float("nan"))],
+                         ids=["devel_score", "devel_ccc"])
+def test_progress_without_devel_shows_the_loss_and_epoch(event):
+    """train --final has no devel data: the bar says so instead of 'devel ccc nan'."""
+    from emotrace.cli.common import epoch_info
+
+    text = epoch_info(event)
+    assert "nan" not in text and "devel ccc" not in text
+    assert "epoch 4" in text and "loss 0.250" in text
+
+
+@pytest.mark.parametrize("event", [_Event(devel_score=0.5, best_score=0.625),
+                                   _Event(devel_ccc=0.5, best_ccc=0.625)],
+                         ids=["devel_score", "devel_ccc"])
+def test_progress_with_devel_shows_the_score(event):
+    from emotrace.cli.common import epoch_info
+
+    assert epoch_info(event, "f1") == "loss 0.250 devel f1 0.500 best 0.625"
 
 
 @pytest.mark.parametrize("partition", ["devel", "test", "train"])

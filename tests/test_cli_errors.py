@@ -348,6 +348,18 @@ def test_option_of_wrong_type_is_a_usage_error(capsys, corpus, tmp_path):
 # train options and the run folder
 
 
+def test_per_recording_not_among_the_features(capsys, corpus, tmp_path):
+    msg = bad(capsys, *train_args(corpus, tmp_path / "run", "--per-recording", "video"),
+              names=("per_recording", "video", "audio"))
+    assert "{" not in msg  # not the whole data section as given
+
+
+def test_hop_longer_than_the_window(capsys, corpus, tmp_path):
+    msg = bad(capsys, *train_args(corpus, tmp_path / "run", "--win", "10", "--hop", "20"),
+              names=("hop (20)", "window (10)", "hop <= win"))
+    assert "{" not in msg
+
+
 def test_train_without_features(capsys, corpus, tmp_path):
     bad(capsys, "train", "--data", corpus, "--target", "arousal", "--out", tmp_path / "run",
         *TINY, names=("--features",))
@@ -453,6 +465,24 @@ def test_evaluate_on_corpus_with_other_feature_dims(capsys, corpus, tiny_run):
         names=(corpus / "feature_segments/audio", "15 feature columns", "16"))
 
 
+def test_predict_out_is_a_file(capsys, corpus, tiny_run, tmp_path):
+    out = tmp_path / "predictions.csv"
+    out.write_text("keep me")
+    msg = bad(capsys, "predict", "--run", tiny_run, "--data", corpus, "--partition", "devel",
+              "--out", out, "--quiet", names=(out, "is a file", "folder"))
+    assert "File exists" not in msg
+    assert out.read_text() == "keep me"
+
+
+def test_export_out_is_a_folder(capsys, tiny_run, tmp_path):
+    out = tmp_path / "exports"
+    out.mkdir()
+    msg = bad(capsys, "export", "--run", tiny_run, "--out", out, "--quiet",
+              names=(out, "is a folder", out / "model.onnx"))
+    assert ".tmp" not in msg
+    assert list(out.iterdir()) == []
+
+
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 def test_unknown_partition_option(capsys, corpus, tiny_run, command):
     args = [command, "--run", tiny_run, "--data", corpus, "--partition", "validation", "--quiet"]
@@ -481,6 +511,21 @@ def test_partition_the_corpus_does_not_have(capsys, corpus, tiny_run, command):
         args += ["--out", tiny_run / "p"]
     msg = bad(capsys, *args, names=(part, "no recording in partition 'test'", "devel, train"))
     assert "no recordings selected" not in msg
+
+
+@pytest.mark.parametrize("args", [
+    ("data", "check", "{corpus}"),
+    ("train", "--data", "{corpus}", "--features", "audio", "--target", "arousal", "--out",
+     "{tmp}/run", "--epochs", "1", "--seeds", "1"),
+    ("evaluate", "--run", "{tmp}/no-run", "--data", "{corpus}"),
+], ids=["data check", "train", "evaluate"])
+def test_errors_print_only_the_error_paragraph(capsys, corpus, tmp_path, args):
+    """Without --quiet, too: no progress line (``load ━━━ 0/?``) before the message."""
+    (corpus / AROUSAL).unlink()
+    code, out, err = run_cli(capsys, *(a.format(corpus=corpus, tmp=tmp_path) for a in args))
+    error_message(code, out, err)
+    assert err.startswith("error:"), err
+    assert "━" not in err and "0/?" not in err
 
 
 def test_debug_shows_the_exception(corpus):

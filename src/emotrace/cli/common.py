@@ -45,6 +45,8 @@ def progress_bar(quiet: bool):
             p.live.transient = True  # read when the display stops: nothing is left on screen
             for task in list(p.task_ids):
                 p.remove_task(task)
+            p.live.stop()
+            p.disable = True  # else rich adds a blank line on a non-terminal
             raise
 
 

@@ -26,7 +26,7 @@ from emotrace.cli.common import (
     stdout_is_terminal,
     warn,
 )
-from emotrace.cli.options import to_config, with_config_flags
+from emotrace.cli.options import run_config, to_config, with_config_flags
 from emotrace.errors import EmotraceError
 
 #: options that take several values (``--features a b c``)
@@ -128,7 +128,7 @@ def train_config(config: Path | None, flags: dict, *, final: bool, from_run: Pat
                  resume: bool):
     """The run's config from ``--config``, the flags and (``--final --from RUN``) RUN's config,
     and the ``--epochs`` asked for before RUN's config was merged in (for ``--final``)."""
-    from emotrace.config import RunConfig, merge, read_yaml
+    from emotrace.config import merge, read_yaml
 
     base = read_yaml(config) if config else {}
     merged = merge(base, to_config(flags))
@@ -148,7 +148,7 @@ def train_config(config: Path | None, flags: dict, *, final: bool, from_run: Pat
     if not merged.get("data", {}).get("features") or not merged["data"].get("targets"):
         raise EmotraceError("train needs --features and --target (or data.features and "
                             "data.targets in --config).")
-    cfg = RunConfig.from_dict(merged, source=str(config) if config else "options")
+    cfg = run_config(merged, source=str(config) if config else "options")
     return cfg, explicit_epochs
 
 
@@ -165,7 +165,8 @@ def print_train_result(metrics: dict, *, final: bool, as_json: bool) -> None:
     if as_json:
         print(json.dumps(metrics["devel"]))
     if as_json or not stdout_is_terminal():
-        err.print(f"devel: {json.dumps(metrics['devel'])}  {where}", highlight=False)
+        err.print(f"devel: {json.dumps(metrics['devel'])}  {where}", highlight=False,
+                  soft_wrap=True)
         return
     print_metrics(metrics["devel"], title=f"devel {where}", as_json=False)
 
@@ -199,6 +200,10 @@ def predict(
     import emotrace
 
     check_partition(partition)
+    if out.exists() and not out.is_dir():
+        raise EmotraceError(f"--out {out}: is a file, but predict writes one <recording_id>.csv "
+                            f"per recording into a folder. Pass a folder (it is created when "
+                            f"missing), or move the file away.")
     files = emotrace.predict(run, data, partition=partition, out=out)
     err.print(f"wrote {len(files)} prediction file(s) to {out}", highlight=False)
 

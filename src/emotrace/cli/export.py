@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from emotrace.cli.common import Debug, Quiet, err, warn
+from emotrace.errors import EmotraceError
 
 MULTI: tuple[str, ...] = ()
 
@@ -33,6 +34,9 @@ def export(
     from emotrace.export import export as export_run
     from emotrace.streaming import load_model_run
 
+    if out.is_dir():
+        raise EmotraceError(f"--out {out}: is a folder, but export writes one file. Pass a file "
+                            f"name, e.g. --out {out / 'model.onnx'}.")
     r = load_model_run(run, what="ONNX export")
     path = export_run(r, out=out, format=format.value, streaming=streaming, opset=opset)
     msg = f"wrote {path} ({'streaming, one step per call' if streaming else 'whole sequence'})"

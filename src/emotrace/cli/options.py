@@ -15,10 +15,12 @@ from collections.abc import Callable
 from typing import Annotated, Literal
 
 import typer
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from emotrace.config import DataConfig, ModelConfig, TrainConfig
+from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig, explain
+from emotrace.errors import EmotraceError
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
@@ -168,3 +170,19 @@ def to_config(flags: dict) -> dict:
         section, name = key.split(".")
         out[section][name] = value
     return out
+
+
+def run_config(merged: dict, *, source: str) -> RunConfig:
+    """:meth:`RunConfig.from_dict`, except that a check across fields (hop against win,
+    per_recording against features) is reported by its own message, without the whole section
+    it was given."""
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as e:
+        cross = [x for x in e.errors()
+                 if x["type"] == "value_error" and isinstance(x.get("input"), dict)]
+        if len(cross) != len(e.errors()):
+            raise EmotraceError(f"{source}: {explain(e)}") from None
+        parts = [f"{'.'.join(str(p) for p in x['loc'])}: "
+                 f"{x['msg'].removeprefix('Value error, ')}" for x in cross]
+        raise EmotraceError(f"{source}: {'; '.join(parts)}.") from None
