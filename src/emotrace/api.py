@@ -110,7 +110,7 @@ def fit_final(data: Path | str, *, out: Path | str, run: Path | str | None = Non
               config: RunConfig | None = None, epochs: int | None = None,
               on_event: Callable[[EpochEvent], None] | None = None,
               on_load: Callable[[int, int], None] | None = None) -> dict:
-    """Retrain a chosen configuration on train + devel: the final model (DOMAIN: "optionally
+    """Retrain a chosen configuration on train + devel: the final model (the MuSe papers: "optionally
     retrain on train + devel").
 
     The configuration comes from ``config``, else from the devel run ``run``; the number of

@@ -6,7 +6,7 @@ recording carries its segment's ``segment_id`` and ``class_id``. One prediction 
 ``RUN/predictions/<partition>/<recording_id>.csv`` with ``segment_id, start, end`` (first and last
 step, ms), ``class_id`` (the most probable class) and ``prob_0 .. prob_{K-1}``. A recording without
 a class label file (unlabelled test data) is predicted as one segment, ``segment_id`` 0. Metrics:
-``f1_macro`` and ``accuracy`` over the segments (DESIGN.md). Not resumable: an interrupted
+``f1_macro`` and ``accuracy`` over the segments (docs/usage.md). Not resumable: an interrupted
 classification run is started again (it is deterministic for its seeds).
 """
 

@@ -164,6 +164,29 @@ def _epoch(model: nn.Module, task: Task, sched: Schedule, opt: torch.optim.Optim
     return total / max(count, 1)
 
 
+def _start_seed(task: Task, sched: Schedule, seed: int, saved: dict | None):
+    """Seed, build the model, its optimiser and plateau schedule; restore them (and the RNGs)
+    from ``saved``, the resume state of this seed, when given."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = task.build()
+    opt = torch.optim.Adam(model.parameters(), lr=sched.lr, weight_decay=sched.weight_decay)
+    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=sched.lr_factor, patience=sched.lr_patience)
+        if sched.lr_patience is not None else None)
+    p = _Progress(best_model=copy.deepcopy(model.state_dict()))
+    if saved:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        if plateau is not None:
+            plateau.load_state_dict(saved["scheduler"])
+        _set_rng(saved["rng"], gen)
+        p = _Progress(saved["epoch"], saved["best"], saved["best_epoch"], saved["bad"],
+                      saved["elapsed"], saved["history"], saved["best_model"],
+                      saved["best_metrics"])
+    return model, opt, plateau, gen, p
+
+
 def fit_seeds(task: Task, sched: Schedule, seeds: list[int], *, state_path: Path | None = None,
               resume: bool = False, fingerprint: dict | None = None,
               on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
@@ -190,23 +213,9 @@ def fit_seeds(task: Task, sched: Schedule, seeds: list[int], *, state_path: Path
     for si, seed in enumerate(seeds):
         if si < len(done):
             continue
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        model = task.build()
-        opt = torch.optim.Adam(model.parameters(), lr=sched.lr, weight_decay=sched.weight_decay)
-        plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="max", factor=sched.lr_factor, patience=sched.lr_patience)
-            if sched.lr_patience is not None else None)
-        p = _Progress(best_model=copy.deepcopy(model.state_dict()))
         cur = state.get("current") if state else None
-        if cur and cur["seed"] == seed:
-            model.load_state_dict(cur["model"])
-            opt.load_state_dict(cur["optimizer"])
-            if plateau is not None:
-                plateau.load_state_dict(cur["scheduler"])
-            _set_rng(cur["rng"], gen)
-            p = _Progress(cur["epoch"], cur["best"], cur["best_epoch"], cur["bad"], cur["elapsed"],
-                          cur["history"], cur["best_model"], cur["best_metrics"])
+        model, opt, plateau, gen, p = _start_seed(task, sched, seed,
+                                                  cur if cur and cur["seed"] == seed else None)
         start = time.perf_counter() - p.elapsed
         while p.epoch < sched.epochs and (sched.patience is None or p.bad < sched.patience):
             train_loss = _epoch(model, task, sched, opt, gen)

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ from emotrace.fileio import atomic_path, write_json, write_text
 from emotrace.kinds.regression import inputs, write_recordings
 from emotrace.metrics import ccc as ccc_metric
 from emotrace.metrics import trace_metrics
-from emotrace.run import CONFIG, load_run, run_corpus
+from emotrace.run import CONFIG, Run, load_run, run_corpus
 from emotrace.train.loop import Schedule, Task, fit_seeds
 from emotrace.train.losses import LOSSES
 from emotrace.train.predict import predict_arrays
@@ -157,6 +158,116 @@ def finetune(model: torch.nn.Module, subject: SubjectData, *, seed: int, loss: s
     return fit.best_state, float(fit.best.score), fit.best.best_epoch
 
 
+def _check_options(partition: str, seeds: int, win: int, hop: int, epochs: int, patience: int,
+                   lr: float) -> None:
+    if partition == "train":
+        raise EmotraceError("--partition train: the general model was trained on these subjects. "
+                            "Personalise devel or test subjects.")
+    for name, v in (("--seeds", seeds), ("--win", win), ("--hop", hop), ("--epochs", epochs),
+                    ("--patience", patience)):
+        if v < 1:
+            raise EmotraceError(f"{name} {v}: must be at least 1.")
+    if lr <= 0:
+        raise EmotraceError(f"--lr {lr}: must be positive.")
+
+
+def _subjects(r: Run, data: Path, partition: str, *, train_s: float, devel_s: float,
+              options: str) -> tuple[list[SubjectData], float, int, int]:
+    """The partition's subjects with each step marked; the step length (s) and the personal
+    train and devel parts in steps."""
+    dc = r.config.data
+    part_file = data / PARTITION_FILE
+    header = part_file.read_text(encoding="utf-8", errors="replace").splitlines()[:1] \
+        if part_file.exists() else []
+    recs = run_corpus(r, data, partition, labels=True)
+    if header and "Subject" not in [c.strip() for c in header[0].split(",")] \
+            or all(x.subject == x.id for x in recs):
+        raise EmotraceError(f"{part_file}: no Subject column (or every recording is its own "
+                            f"subject), so there is no subject to personalise for. Add a Subject "
+                            f"column naming each recording's speaker/participant.")
+    xs_all = inputs(recs, r.standardiser, dc, r.difficulty)
+    step_s = float(np.median(np.concatenate([np.diff(x.timestamps) for x in recs if len(x) > 1])
+                             )) / 1000.0
+    n_train, n_devel = max(1, round(train_s / step_s)), max(1, round(devel_s / step_s))
+    subjects: list[SubjectData] = []
+    for s in sorted({x.subject for x in recs}, key=lambda s: [int(t) if t.isdigit() else t
+                                                               for t in re.split(r"(\d+)", s)]):
+        idx = [i for i, x in enumerate(recs) if x.subject == s]
+        ys = [recs[i].targets(dc.targets) for i in idx]
+        parts = split_subject(s, [recs[i] for i in idx], ys, n_train=n_train, n_devel=n_devel,
+                              step_s=step_s, where=part_file, options=options)
+        subjects.append(SubjectData(s, [recs[i] for i in idx], [xs_all[i] for i in idx], ys, parts))
+    return subjects, step_s, n_train, n_devel
+
+
+def _personalise_subject(r: Run, sd: SubjectData, out: Path, *, seeds: list[int],
+                         **tune: Any) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
+    """Fine-tune ``sd``'s copies, keep the best if it beats the general model on the personal
+    devel part; the subject's row of ``metrics.json`` and the general and kept predictions."""
+    general = r.model
+    general_preds = predict_arrays(general, sd.xs)
+    general_dev = _score(general_preds, sd.masked(DEVEL))
+    tries = []
+    best_state, best_score, best_seed = None, general_dev, None
+    for s in seeds:
+        state, score, epoch = finetune(general, sd, seed=s, **tune)
+        tries.append({"seed": s, "devel_ccc": score, "best_epoch": epoch})
+        if score > best_score:
+            best_state, best_score, best_seed = state, score, s
+    preds = general_preds
+    if best_state is not None:
+        model = copy.deepcopy(general)
+        model.load_state_dict(best_state)
+        preds = predict_arrays(model, sd.xs)
+        with atomic_path(out / "models" / f"{sd.subject}.pt") as tmp:
+            torch.save(best_state, tmp)
+    ev = sd.masked(EVAL)
+    per_target = {}
+    for j, t in enumerate(r.config.data.targets):
+        g = trace_metrics([y[:, j] for y in ev], [p[:, j] for p in general_preds])
+        q = trace_metrics([y[:, j] for y in ev], [p[:, j] for p in preds])
+        per_target[t] = {"general": g["ccc"], "personal": q["ccc"],
+                         "gain": q["ccc"] - g["ccc"], "general_metrics": g, "personal_metrics": q}
+    row = {
+        "subject": sd.subject, "personal": best_state is not None, "best_seed": best_seed,
+        "devel_general": general_dev, "devel_personal": best_score if best_seed is not None
+        else max((t["devel_ccc"] for t in tries), default=None),
+        "recordings": [x.id for x in sd.recs],
+        "steps": {name: int(sum(int((p == code).sum()) for p in sd.parts))
+                  for name, code in (("train", TRAIN), ("devel", DEVEL), ("eval", EVAL))},
+        "seeds": tries, "targets": per_target}
+    return row, general_preds, preds
+
+
+def _summary(targets: list[str], subjects: list[SubjectData], rows: list[dict],
+             chosen: dict[str, tuple[list[np.ndarray], list[np.ndarray]]]) -> dict:
+    """Per target: global CCC over every subject's evaluation steps, and the subjects' mean."""
+    out = {}
+    for j, t in enumerate(targets):
+        ev = [y[:, j] for sd in subjects for y in sd.masked(EVAL)]
+        g = [p[:, j] for sd in subjects for p in chosen[sd.subject][0]]
+        q = [p[:, j] for sd in subjects for p in chosen[sd.subject][1]]
+        gm, qm = trace_metrics(ev, g), trace_metrics(ev, q)
+        gs = np.array([row["targets"][t]["general"] for row in rows])
+        qs = np.array([row["targets"][t]["personal"] for row in rows])
+        out[t] = {
+            "global": {"general": gm["ccc"], "personal": qm["ccc"], "gain": qm["ccc"] - gm["ccc"]},
+            "mean_subject": {"general": float(gs.mean()), "personal": float(qs.mean()),
+                             "gain": float((qs - gs).mean())},
+            "general_metrics": gm, "personal_metrics": qm}
+    return out
+
+
+def _gains_csv(rows: list[dict]) -> str:
+    lines = ["subject,target,general,personal,gain,kept,best_seed"]
+    for row in rows:
+        for t, v in row["targets"].items():
+            lines.append(f"{row['subject']},{t},{v['general']:.6f},{v['personal']:.6f},"
+                         f"{v['gain']:.6f},{'personal' if row['personal'] else 'general'},"
+                         f"{'' if row['best_seed'] is None else row['best_seed']}")
+    return "\n".join(lines) + "\n"
+
+
 def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition: str = "devel",
                 subject_train: str | float = "60s", subject_devel: str | float = "60s",
                 seeds: int = 10, seed: int = 0, win: int = 10, hop: int = 5, epochs: int = 20,
@@ -175,15 +286,7 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
     Returns ``{"targets": {t: {"global": {general, personal, gain}, "mean_subject": {...}}},
     "subjects": [...], ...}``.
     """
-    if partition == "train":
-        raise EmotraceError("--partition train: the general model was trained on these subjects. "
-                            "Personalise devel or test subjects.")
-    for name, v in (("--seeds", seeds), ("--win", win), ("--hop", hop), ("--epochs", epochs),
-                    ("--patience", patience)):
-        if v < 1:
-            raise EmotraceError(f"{name} {v}: must be at least 1.")
-    if lr <= 0:
-        raise EmotraceError(f"--lr {lr}: must be positive.")
+    _check_options(partition, seeds, win, hop, epochs, patience, lr)
     train_s = parse_duration(subject_train, option="--subject-train")
     devel_s = parse_duration(subject_devel, option="--subject-devel")
     if threads:
@@ -193,113 +296,41 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
         raise EmotraceError(f"{out}: already holds a personalisation. Choose another --out.")
     r = load_run(run)
     dc, tc = r.config.data, r.config.train
-    if getattr(tc, "task", "regression") != "regression":
+    if tc.task != "regression":
         raise EmotraceError(f"{run}: a {tc.task} run; personalisation fine-tunes regressors of "
                             f"continuous traces. Pass a regression run.")
-    part_file = data / PARTITION_FILE
-    header = part_file.read_text(encoding="utf-8", errors="replace").splitlines()[:1] \
-        if part_file.exists() else []
-    recs = run_corpus(r, data, partition, labels=True)
-    if header and "Subject" not in [c.strip() for c in header[0].split(",")] \
-            or all(x.subject == x.id for x in recs):
-        raise EmotraceError(f"{part_file}: no Subject column (or every recording is its own "
-                            f"subject), so there is no subject to personalise for. Add a Subject "
-                            f"column naming each recording's speaker/participant.")
+    subjects, step_s, n_train, n_devel = _subjects(
+        r, data, partition, train_s=train_s, devel_s=devel_s,
+        options=f"--subject-train {subject_train} and --subject-devel {subject_devel}")
     start = time.perf_counter()
-    xs_all = inputs(recs, r.standardiser, dc, r.difficulty)
-    step_s = float(np.median(np.concatenate([np.diff(x.timestamps) for x in recs if len(x) > 1])
-                             )) / 1000.0
-    n_train, n_devel = max(1, round(train_s / step_s)), max(1, round(devel_s / step_s))
-    options = f"--subject-train {subject_train} and --subject-devel {subject_devel}"
-    subjects: list[SubjectData] = []
-    for s in sorted({x.subject for x in recs}, key=lambda s: [int(t) if t.isdigit() else t
-                                                               for t in re.split(r"(\d+)", s)]):
-        idx = [i for i, x in enumerate(recs) if x.subject == s]
-        ys = [recs[i].targets(dc.targets) for i in idx]
-        parts = split_subject(s, [recs[i] for i in idx], ys, n_train=n_train, n_devel=n_devel,
-                              step_s=step_s, where=part_file, options=options)
-        subjects.append(SubjectData(s, [recs[i] for i in idx], [xs_all[i] for i in idx], ys, parts))
-
-    general = r.model
-    rows, chosen_preds = [], {}
+    tune = {"loss": tc.loss, "lr": lr, "batch_size": batch_size or tc.batch_size,
+            "epochs": epochs, "patience": patience, "win": win, "hop": hop, "clip": tc.clip}
+    rows, chosen = [], {}
     (out / "models").mkdir(parents=True, exist_ok=True)
     for n, sd in enumerate(subjects):
         if progress:
             progress(n, len(subjects), sd.subject)
-        general_preds = predict_arrays(general, sd.xs)
-        general_dev = _score(general_preds, sd.masked(DEVEL))
-        tries = []
-        best_state, best_score, best_seed = None, general_dev, None
-        for k in range(seeds):
-            state, score, epoch = finetune(general, sd, seed=seed + k, loss=tc.loss, lr=lr,
-                                           batch_size=batch_size or tc.batch_size, epochs=epochs,
-                                           patience=patience, win=win, hop=hop, clip=tc.clip)
-            tries.append({"seed": seed + k, "devel_ccc": score, "best_epoch": epoch})
-            if score > best_score:
-                best_state, best_score, best_seed = state, score, seed + k
-        if best_state is not None:
-            model = copy.deepcopy(general)
-            model.load_state_dict(best_state)
-            preds = predict_arrays(model, sd.xs)
-            with atomic_path(out / "models" / f"{sd.subject}.pt") as tmp:
-                torch.save(best_state, tmp)
-        else:
-            preds = general_preds
-        chosen_preds[sd.subject] = (general_preds, preds)
-        ev = sd.masked(EVAL)
-        per_target = {}
-        for j, t in enumerate(dc.targets):
-            g = trace_metrics([y[:, j] for y in ev], [p[:, j] for p in general_preds])
-            q = trace_metrics([y[:, j] for y in ev], [p[:, j] for p in preds])
-            per_target[t] = {"general": g["ccc"], "personal": q["ccc"],
-                             "gain": q["ccc"] - g["ccc"], "general_metrics": g, "personal_metrics": q}
-        rows.append({
-            "subject": sd.subject, "personal": best_state is not None, "best_seed": best_seed,
-            "devel_general": general_dev, "devel_personal": best_score if best_seed is not None
-            else max((t["devel_ccc"] for t in tries), default=None),
-            "recordings": [x.id for x in sd.recs],
-            "steps": {name: int(sum(int((p == code).sum()) for p in sd.parts))
-                      for name, code in (("train", TRAIN), ("devel", DEVEL), ("eval", EVAL))},
-            "seeds": tries, "targets": per_target})
+        row, general_preds, preds = _personalise_subject(
+            r, sd, out, seeds=[seed + k for k in range(seeds)], **tune)
+        rows.append(row)
+        chosen[sd.subject] = (general_preds, preds)
     if progress:
         progress(len(subjects), len(subjects), "")
-
-    targets = {}
-    for j, t in enumerate(dc.targets):
-        ev = [y[:, j] for sd in subjects for y in sd.masked(EVAL)]
-        g = [p[:, j] for sd in subjects for p in chosen_preds[sd.subject][0]]
-        q = [p[:, j] for sd in subjects for p in chosen_preds[sd.subject][1]]
-        gm, qm = trace_metrics(ev, g), trace_metrics(ev, q)
-        gs = np.array([row["targets"][t]["general"] for row in rows])
-        qs = np.array([row["targets"][t]["personal"] for row in rows])
-        targets[t] = {
-            "global": {"general": gm["ccc"], "personal": qm["ccc"], "gain": qm["ccc"] - gm["ccc"]},
-            "mean_subject": {"general": float(gs.mean()), "personal": float(qs.mean()),
-                             "gain": float((qs - gs).mean())},
-            "general_metrics": gm, "personal_metrics": qm}
     result = {
         "run": str(run), "data": str(data), "partition": partition,
         "protocol": {"subject_train_s": n_train * step_s, "subject_devel_s": n_devel * step_s,
-                     "step_s": step_s, "seeds": seeds, "seed": seed, "win": win, "hop": hop,
-                     "epochs": epochs, "patience": patience, "lr": lr,
-                     "batch_size": batch_size or tc.batch_size, "loss": tc.loss,
+                     "step_s": step_s, "seeds": seeds, "seed": seed, **tune,
                      "order": "recordings in partition.csv order; the first labelled time of a "
                               "subject is personal train, the next personal devel, the rest is "
                               "evaluated"},
-        "targets": targets, "subjects": rows,
+        "targets": _summary(dc.targets, subjects, rows, chosen), "subjects": rows,
         "personalised": sum(row["personal"] for row in rows), "n_subjects": len(rows),
         "seconds": time.perf_counter() - start,
     }
     for sd in subjects:
-        write_recordings(out / "predictions" / partition, sd.recs, chosen_preds[sd.subject][1],
-                           dc.targets)
+        write_recordings(out / "predictions" / partition, sd.recs, chosen[sd.subject][1],
+                         dc.targets)
     r.config.save(out / CONFIG)
-    lines = ["subject,target,general,personal,gain,kept,best_seed"]
-    for row in rows:
-        for t, v in row["targets"].items():
-            lines.append(f"{row['subject']},{t},{v['general']:.6f},{v['personal']:.6f},"
-                         f"{v['gain']:.6f},{'personal' if row['personal'] else 'general'},"
-                         f"{'' if row['best_seed'] is None else row['best_seed']}")
-    write_text(out / "gains.csv", "\n".join(lines) + "\n")
+    write_text(out / "gains.csv", _gains_csv(rows))
     write_json(out / "metrics.json", result)
     return result

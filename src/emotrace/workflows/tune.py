@@ -1,37 +1,10 @@
 """Hyper-parameter search on Ray Tune: every trial is a normal ``emotrace train`` run.
 
-The search space is a YAML file of two parts::
-
-    base:                       # fixed options, a RunConfig fragment (optional)
-      data: {features: [head, eye, lum], targets: [arousal]}
-      train: {epochs: 30, seeds: 2}
-    space:                      # dotted option -> distribution (or a plain value = fixed)
-      model.name: {choice: [rnn, gcnn-rnn]}
-      model.hidden: {choice: [32, 64, 128]}
-      train.lr: {loguniform: [1.0e-4, 1.0e-2]}
-      model.dropout: {uniform: [0.0, 0.5]}
-      model.layers: {randint: [1, 3]}      # inclusive bounds
-      data.win: {grid: [0, 100]}           # every value, crossed with the rest
-
-Every key is checked against :class:`~emotrace.config.RunConfig` (so the space covers every model,
-data and training option there is) and every listed value is validated, before Ray starts.
-
-Search algorithms (``search=``):
-
-- ``random``: Ray Tune's variant generator; ``trials`` samples (``grid`` keys are crossed with
-  each sample, as in Ray).
-- ``grid``: every ``choice`` becomes a grid; the full cross product is run once; continuous
-  distributions are refused.
-- ``optuna``: Optuna's TPE sampler through ``ray.tune.search.optuna.OptunaSearch``; ``grid``
-  keys are refused (TPE samples, it doesn't enumerate).
-
-ASHA (asynchronous successive halving, Li et al. 2020, "A System for Massively Parallel
-Hyperparameter Tuning") stops a trial whose devel CCC after ``grace``, ``grace·η``, ``grace·η²``
-... epochs of its first seed is below the top ``1/η`` of the trials recorded at that rung. A stopped
-trial's folder holds its config.yaml (and the state of an interrupted run, when one was saved).
-
-Trials are ranked by the devel CCC (mean over targets, global over the devel recordings) averaged
-over the trial's seeds; devel only, never test.
+The space file (``base:`` a RunConfig fragment, ``space:`` dotted option → distribution), the
+searches (``random``, ``grid``, ``optuna``) and ASHA (Li et al. 2020, "A System for Massively
+Parallel Hyperparameter Tuning") are described in docs/usage.md, "Hyper-parameter search on Ray
+Tune". Every key is checked against :class:`~emotrace.config.RunConfig` and every value validated
+before Ray starts. Trials are ranked by devel CCC (never test), averaged over their seeds.
 """
 
 from __future__ import annotations
@@ -326,6 +299,61 @@ def _ray_init(address: str | None, cpus: int | None) -> None:
                                 f"locally.") from None
 
 
+def _space(space: Path | str | Space, features: list[str] | None,
+           targets: list[str] | None) -> Space:
+    """The space, with ``--features`` / ``--target`` overriding its ``base: data:``."""
+    flags = {"data": {"features": features or None, "targets": targets or None}}
+    if isinstance(space, Space):
+        return Space.from_dict({"base": merge(space.base, flags),
+                                "space": {k: {d: a} for k, (d, a) in space.params.items()}},
+                               source=space.source)
+    return Space.load(space, base=flags)
+
+
+def _check_rank_by(sp: Space, rank_by: list[str] | None) -> None:
+    known = set(_with_data(sp.base)["data"].get("targets") or [])
+    if "data.targets" in sp.params:
+        known |= {t for ts in sp.params["data.targets"][1] for t in ts}
+    unknown = [t for t in rank_by or [] if t not in known]
+    if unknown:
+        raise EmotraceError(f"--rank-by {unknown[0]}: not a target of the search (targets: "
+                            f"{', '.join(sorted(known))}). Rank by one of them.")
+
+
+def _searcher(search: str, seed: int, concurrent: int):
+    """Ray Tune's search algorithm for ``search``."""
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+    if search != "optuna":
+        return BasicVariantGenerator(random_state=seed)
+    try:
+        from ray.tune.search.optuna import OptunaSearch
+        searcher = ConcurrencyLimiter(OptunaSearch(metric="score", mode="max", seed=seed),
+                                      max_concurrent=concurrent)
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    except (ImportError, AssertionError):
+        raise EmotraceError('--search optuna needs Optuna: pip install "emotrace[tune]".') \
+            from None
+    return searcher
+
+
+def _asha(sp: Space, grace: int, reduction: int):
+    """ASHA over epochs, up to the most epochs any trial of the space may run."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    max_epochs = sp.base.get("train", {}).get("epochs", TrainConfig.model_fields["epochs"].default)
+    epochs_param = sp.params.get("train.epochs")
+    if epochs_param:
+        max_epochs = max(a for a in (epochs_param[1] if epochs_param[0] in ("choice", "grid")
+                                     else epochs_param[1][:2]))
+    # max_t beyond every seed's last epoch: the trial is never stopped for having run long
+    # enough, only for being in the bottom part of a rung.
+    return ASHAScheduler(time_attr="epoch", metric="asha_ccc", mode="max",
+                         max_t=int(max_epochs) + 1, grace_period=grace,
+                         reduction_factor=reduction)
+
+
 def tune(data: Path | str, *, space: Path | str | Space, out: Path | str,
          features: list[str] | None = None, targets: list[str] | None = None,
          trials: int = 20, search: str = "random", asha: bool = True, grace: int = 5,
@@ -364,70 +392,31 @@ def tune(data: Path | str, *, space: Path | str | Space, out: Path | str,
     if not data.is_dir():
         raise EmotraceError(f"{data}: corpus folder not found. Pass the folder that holds "
                             f"feature_segments/, label_segments/ and metadata/.")
-    flags = {"data": {"features": features or None, "targets": targets or None}}
-    if isinstance(space, Space):
-        sp = Space.from_dict({"base": merge(space.base, flags),
-                              "space": {k: {d: a} for k, (d, a) in space.params.items()}},
-                             source=space.source)
-    else:
-        sp = Space.load(space, base=flags)
+    sp = _space(space, features, targets)
     try:
         import ray  # noqa: F401
         from ray import tune as rt
-        from ray.tune.schedulers import ASHAScheduler
-        from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
     except ImportError:
         raise EmotraceError('hyper-parameter search needs Ray Tune: pip install "emotrace[tune]".') \
             from None
     param_space = sp.ray_space(search)  # raises before Ray starts
-    known = set(_with_data(sp.base)["data"].get("targets") or [])
-    if "data.targets" in sp.params:
-        known |= {t for ts in sp.params["data.targets"][1] for t in ts}
-    unknown = [t for t in rank_by or [] if t not in known]
-    if unknown:
-        raise EmotraceError(f"--rank-by {unknown[0]}: not a target of the search (targets: "
-                            f"{', '.join(sorted(known))}). Rank by one of them.")
+    _check_rank_by(sp, rank_by)
     if out.exists() and (out / "results.json").exists():
         raise EmotraceError(f"{out}: already holds a finished search. Choose another --out.")
     if out.exists() and (out / TRIALS).exists() and any((out / TRIALS).iterdir()):
         raise EmotraceError(f"{out}: already holds trials of another search. Choose another --out "
                             f"or delete the folder.")
-    if search == "optuna":
-        try:
-            from ray.tune.search.optuna import OptunaSearch
-            searcher = ConcurrencyLimiter(OptunaSearch(metric="score", mode="max", seed=seed),
-                                          max_concurrent=max(1, (cpus or os.cpu_count() or 1)
-                                                             // cpus_per_trial))
-            import optuna
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-        except (ImportError, AssertionError):
-            raise EmotraceError('--search optuna needs Optuna: pip install "emotrace[tune]".') \
-                from None
-    else:
-        searcher = BasicVariantGenerator(random_state=seed)
+    searcher = _searcher(search, seed, max(1, (cpus or os.cpu_count() or 1) // cpus_per_trial))
     num_samples = 1 if search == "grid" else trials
     grid_keys = [k for k, (d, _) in sp.params.items()
                  if d == "grid" or (search == "grid" and d == "choice")]
     total = num_samples * math.prod(len(sp.params[k][1]) for k in grid_keys)
-    max_epochs = sp.base.get("train", {}).get("epochs", TrainConfig.model_fields["epochs"].default)
-    epochs_param = sp.params.get("train.epochs")
-    if epochs_param:
-        max_epochs = max(a for a in (epochs_param[1] if epochs_param[0] in ("choice", "grid")
-                                     else epochs_param[1][:2]))
-    scheduler = None
-    if asha:
-        # max_t beyond every seed's last epoch: the trial is never stopped for having run long
-        # enough, only for being in the bottom part of a rung.
-        scheduler = ASHAScheduler(time_attr="epoch", metric="asha_ccc", mode="max",
-                                  max_t=int(max_epochs) + 1, grace_period=grace,
-                                  reduction_factor=reduction)
+    scheduler = _asha(sp, grace, reduction) if asha else None
     ctx = {"base": sp.base, "params": sp.params, "source": sp.source, "data": str(data),
            "out": str(out), "threads": cpus_per_trial, "rank_by": rank_by}
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "space.yaml", yaml.safe_dump(
         {"base": sp.base, "space": {k: {d: a} for k, (d, a) in sp.params.items()}}, sort_keys=False))
-
-
     start = time.perf_counter()
     _ray_init(address, cpus)
     try:
