@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from emotrace.cli.common import Debug, Quiet, err, progress_bar
+from emotrace.cli.common import Debug, Quiet, err, loader, progress_bar
 
 #: options that take several values
 MULTI = ("--features", "--target", "--rank-by")
@@ -39,39 +40,54 @@ def tune(
     import emotrace
 
     with progress_bar(quiet) as p:
-        task = p.add_task("trials", total=None, info="") if p is not None else None
-
-        def progress(done: int, total: int) -> None:
-            if p is not None:
-                p.update(task, completed=done, total=total)
-
         result = emotrace.tune(data, space=space, out=out, features=features or None,
                                targets=target or None, trials=trials, search=search, asha=asha,
                                grace=grace, address=address, cpus=cpus,
                                cpus_per_trial=cpus_per_trial, seed=seed, rank_by=rank_by or None,
-                               progress=progress)
-    rows = result["trials"]
-    keys = sorted({k for r in rows for k in r["params"]})
-    table = Table(title=f"{out}: {result['n_finished']} finished, {result['n_stopped']} stopped "
-                  f"by ASHA, {result['n_errors']} failed ({result['seconds']:.0f} s)")
-    for col in ("rank", "status", "devel ccc", "± seeds", *keys):
-        table.add_column(col)
-    for r in rows:
-        score = "" if r["score"] is None else f"{r['score']:.3f}"
-        std = "" if r["score_std"] is None else f"{r['score_std']:.3f}"
-        table.add_row(str(r["rank"]), r["status"], score, std,
-                      *(_fmt(r["params"].get(k)) for k in keys))
-    Console().print(table)
+                               progress=loader(p, "trials"))
+    Console().print(results_table(result, out))
+    err.print(f"all options and scores of every trial: {out / 'results.csv'}", highlight=False)
     if result["best"]:
         err.print(f"best: {result['best']['run']} (config in {out / 'best.yaml'})", highlight=False)
-    for r in rows:
+    for r in result["trials"]:
         if r["status"] == "error":
             err.print(f"[yellow]trial {r['rank']} failed:[/] {r['error']}", highlight=False)
+
+
+def varied(rows: list[dict]) -> list[str]:
+    """The search options whose values differ between trials (all of them for one trial)."""
+    keys = sorted({k for r in rows for k in r["params"]})
+    if len(rows) < 2:
+        return keys
+    return [k for k in keys if len({repr(r["params"].get(k)) for r in rows}) > 1]
+
+
+def results_table(result: dict, out: Path) -> Table:
+    """Rank, status, score and the varied options as ``key=value`` words, which wrap within
+    their column, so the table stays readable at 80 columns (the rest is in results.csv)."""
+    rows = result["trials"]
+    keys = varied(rows)
+    table = Table(title=f"{out}: {result['n_finished']} finished, {result['n_stopped']} stopped "
+                  f"by ASHA, {result['n_errors']} failed ({result['seconds']:.0f} s)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("rank", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("devel ccc ± seeds", justify="right", no_wrap=True)
+    table.add_column("options that differ", ratio=1)
+    for r in rows:
+        score = "" if r["score"] is None else f"{r['score']:.4f}"
+        if r["score_std"] is not None:
+            score += f" ± {r['score_std']:.4f}"
+        table.add_row(str(r["rank"]), r["status"], score,
+                      " ".join(f"{k}={_fmt(r['params'].get(k))}" for k in keys))
+    return table
 
 
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
+    if isinstance(v, list):
+        return ",".join(map(str, v)) or "[]"
     return str(v)
 
 
