@@ -207,3 +207,58 @@ def test_missing_matplotlib_names_the_extra(two_runs, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(EmotraceError, match=r'pip install "emotrace\[report\]"'):
         emotrace.report(two_runs[0], out=tmp_path / "r", tensorboard=False)
+
+
+def test_runs_that_differ_only_in_an_option_are_told_apart(corpus_template, tmp_path):
+    """Two runs that differ only in --per-recording: the metrics table names the difference."""
+    runs = []
+    for name, per_recording in (("plain", []), ("perrec", ["audio"])):
+        runs.append(tmp_path / name)
+        emotrace.fit(corpus_template, out=runs[-1], config=RunConfig(
+            data=DataConfig(features=["audio"], targets=["arousal"], per_recording=per_recording),
+            model=ModelConfig(hidden=8, layers=1), train=TrainConfig(epochs=1, seeds=1)))
+    html = emotrace.report(runs, out=tmp_path / "r", tensorboard=False).read_text()
+    assert "<th>options that differ</th>" in html
+    rows = re.findall(r'<tr><td class="l">(plain|perrec)</td>(.*?)</tr>', html)
+    cells = {name: re.findall(r"<td>([^<]*)</td>", row)[-1] for name, row in rows}
+    assert cells == {"plain": "data.per_recording=[]", "perrec": "data.per_recording=audio"}
+    assert "Options that differ from the other runs: data.per_recording=audio" in html
+
+
+def test_differing_options():
+    from emotrace.report.build import differing_options
+
+    a = {"data": {"features": ["audio"], "targets": ["arousal"], "win": 0},
+         "model": {"hidden": 8, "name": "rnn"}}
+    b = {"data": {"features": ["audio", "video"], "targets": ["valence"], "win": 0},
+         "model": {"hidden": 16, "name": "rnn"}}
+    assert differing_options([a, b]) == ["data.features=audio model.hidden=8",
+                                         "data.features=audio,video model.hidden=16"]
+    assert differing_options([a]) == ["—"]
+    assert differing_options([a, a]) == ["—", "—"]
+    fused = {"fusion": {"method": "mean", "runs": ["x", "y"]}}
+    assert differing_options([a, fused])[1] == ("data.features=— data.win=— fusion.method=mean "
+                                                "fusion.runs=x,y model.hidden=— model.name=—")
+
+
+def test_trace_panel_titles_clear_the_tick_labels_above(two_runs, corpus_template):
+    """Each recording's title sits below the x tick labels of the panel above it (they used to
+    overlap); checked on the drawn figure's text boxes."""
+    from emotrace.report import figures
+    from emotrace.report.inputs import load_run_data
+
+    rd = load_run_data(two_runs[0], data=corpus_template, partition="train")
+    items = rd.traces["arousal"][:4]
+    assert len(items) >= 2
+    fig = figures.traces_figure(items, target="arousal", title="t")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    axes = fig.axes
+    for above, below in zip(axes, axes[1:], strict=False):
+        title = below.title.get_window_extent(renderer)
+        ticks = [t.get_window_extent(renderer) for t in above.get_xticklabels() if t.get_text()]
+        assert ticks
+        assert all(title.y1 <= t.y0 for t in ticks), "a panel title overlaps the tick labels above"
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -38,9 +38,15 @@ def _png(fig) -> bytes:
 
 def traces(items: list, *, target: str, title: str) -> bytes:
     """``items``: :class:`~emotrace.report.inputs.Trace` objects, one panel each."""
+    return _png(traces_figure(items, target=target, title=title))
+
+
+def traces_figure(items: list, *, target: str, title: str):
+    """The matplotlib figure of :func:`traces`."""
     plt = _plt()
+    # constrained layout keeps each panel's title clear of the tick labels of the panel above
     fig, axes = plt.subplots(len(items), 1, figsize=(9, 1.9 * len(items) + 0.6), squeeze=False,
-                             sharex=False)
+                             sharex=False, layout="constrained")
     for ax, tr in zip(axes[:, 0], items, strict=True):
         if tr.gold is not None:
             ax.plot(tr.seconds, tr.gold, color="black", lw=1.2, label="gold")
@@ -51,7 +57,7 @@ def traces(items: list, *, target: str, title: str) -> bytes:
     axes[0, 0].legend(loc="upper right", fontsize=8)
     axes[-1, 0].set_xlabel("time (s)")
     fig.suptitle(title, fontsize=10)
-    return _png(fig)
+    return fig
 
 
 def scatter(gold: np.ndarray, prediction: np.ndarray, *, target: str, title: str) -> bytes:
@@ -80,7 +86,7 @@ def curves(histories: list[tuple[int, list[dict]]], *, best_seed, title: str) ->
     plt = _plt()
     keys = [k for _, hist in histories for h in hist for k in h if k.startswith("devel_")]
     key = keys[0] if keys else "devel_ccc"
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
     for seed, hist in histories:
         ep = [h.get("epoch", i + 1) for i, h in enumerate(hist)]
         style = {"lw": 2.0 if seed == best_seed else 1.0, "label": f"seed {seed}"
@@ -96,6 +102,7 @@ def curves(histories: list[tuple[int, list[dict]]], *, best_seed, title: str) ->
     a2.set_title(f"devel {what}; dot = best epoch", fontsize=9)
     for a in (a1, a2):
         a.set_xlabel("epoch")
+        a.xaxis.get_major_locator().set_params(integer=True)
         a.grid(alpha=0.3)
     a2.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
