@@ -260,6 +260,31 @@ def extract(kind: str, *, inputs: Path | str, feature_set: str, labels: Path | s
         EmotraceError: bad options or inputs; after the other recordings are done, one error
             listing every recording that failed.
     """
+    _check_options(labels=labels, rate=rate, out=out, workers=workers)
+    extractor = build(kind, feature_set, options)
+    inputs = Path(inputs)
+    found = find_inputs(inputs, tuple(extractor.suffixes))
+    warnings: list[str] = []
+    grids, grid_desc = _grids(labels, rate, target, found, warnings)
+    folder = (Path(out) if out is not None else Path(labels)) / FEATURES / extractor.name
+    manifest = _open_manifest(folder, {"kind": kind, "feature_set": extractor.name,
+                                       "settings": extractor.settings, "grid": grid_desc,
+                                       "versions": extractor.versions()}, warnings)
+    _input_warnings(grids, found, inputs, labels, extractor.suffixes, warnings)
+    jobs, skipped = _jobs(grids, found, manifest, folder)
+    if workers == 1 or len(jobs) <= 1:
+        run = _Run(folder, manifest, len(jobs), progress)
+        for rid, path, ts in jobs:
+            run.finish(*_one(rid, path, ts, rate, folder, extractor))
+    else:
+        run = _run_in_processes(jobs, kind=kind, feature_set=feature_set, options=options,
+                                rate=rate, folder=folder, manifest=manifest, workers=workers,
+                                progress=progress)
+    write_json(folder / MANIFEST, manifest)
+    return _summary(run, extractor.name, skipped, warnings)
+
+
+def _check_options(*, labels, rate: float | None, out, workers: int) -> None:
     if labels is None and rate is None:
         raise EmotraceError("extract needs --labels ROOT (align to a corpus's label timestamps) or "
                             "--rate HZ (a regular grid).")
@@ -270,30 +295,27 @@ def extract(kind: str, *, inputs: Path | str, feature_set: str, labels: Path | s
                             "write ROOT/feature_segments/<feature_set>/ into.")
     if workers < 1:
         raise EmotraceError(f"--workers {workers}: must be at least 1.")
-    extractor = build(kind, feature_set, options)
-    name = extractor.name
-    inputs = Path(inputs)
-    found = find_inputs(inputs, tuple(extractor.suffixes))
-    warnings: list[str] = []
-    grids: dict[str, np.ndarray | None]
-    if labels is not None:
-        root = Path(labels)
-        label_ts, unlabelled, used_target = label_grids(root, target)
-        grids = dict(label_ts)
-        if unlabelled and rate is not None:
-            grids.update({rid: None for rid in unlabelled})
-        elif unlabelled:
-            warnings.append(f"{len(unlabelled)} recording(s) without a label file were skipped "
-                            f"(pass --rate HZ to extract them on a regular grid): "
-                            f"{', '.join(unlabelled[:5])}{' ...' if len(unlabelled) > 5 else ''}")
-        grid_desc: dict = {"labels": used_target, "rate": rate if unlabelled else None}
-    else:
-        grids = {rid: None for rid in found}
-        grid_desc = {"labels": None, "rate": rate}
-    out_root = Path(out) if out is not None else Path(labels)
-    folder = out_root / FEATURES / name
-    new = {"kind": kind, "feature_set": name, "settings": extractor.settings,
-           "grid": grid_desc, "versions": extractor.versions()}
+
+
+def _grids(labels, rate: float | None, target: str | None, found: dict[str, Path],
+           warnings: list[str]) -> tuple[dict[str, np.ndarray | None], dict]:
+    """``({id: label timestamps, or None for a --rate grid}, the grid as the manifest
+    describes it)``."""
+    if labels is None:
+        return {rid: None for rid in found}, {"labels": None, "rate": rate}
+    label_ts, unlabelled, used_target = label_grids(Path(labels), target)
+    grids: dict[str, np.ndarray | None] = dict(label_ts)
+    if unlabelled and rate is not None:
+        grids.update({rid: None for rid in unlabelled})
+    elif unlabelled:
+        warnings.append(f"{len(unlabelled)} recording(s) without a label file were skipped "
+                        f"(pass --rate HZ to extract them on a regular grid): "
+                        f"{', '.join(unlabelled[:5])}{' ...' if len(unlabelled) > 5 else ''}")
+    return grids, {"labels": used_target, "rate": rate if unlabelled else None}
+
+
+def _open_manifest(folder: Path, new: dict, warnings: list[str]) -> dict:
+    """The folder's manifest (new, or the old one when the settings match); creates the folder."""
     old = _read_manifest(folder)
     manifest = _check_manifest(folder, old, new)
     if old is not None and old.get("versions") != new["versions"] and old.get("recordings"):
@@ -303,17 +325,28 @@ def extract(kind: str, *, inputs: Path | str, feature_set: str, labels: Path | s
                         f"there were extracted with other versions of {', '.join(changed)}; delete "
                         f"the folder to extract all with the same versions.")
     folder.mkdir(parents=True, exist_ok=True)
+    return manifest
 
+
+def _input_warnings(grids: dict, found: dict[str, Path], inputs: Path, labels,
+                    suffixes, warnings: list[str]) -> None:
+    """Recordings without an input, and inputs without a recording."""
     no_input = [rid for rid in grids if rid not in found]
     if no_input:
         warnings.append(f"{len(no_input)} recording(s) have no input in {inputs} and were skipped "
-                        f"(expected {_expected(extractor.suffixes)}): {', '.join(no_input[:5])}"
+                        f"(expected {_expected(suffixes)}): {', '.join(no_input[:5])}"
                         f"{' ...' if len(no_input) > 5 else ''}")
     extra = sorted(set(found) - set(grids))
     if extra and labels is not None:
         warnings.append(f"{len(extra)} input(s) in {inputs} match no recording of "
                         f"{Path(labels) / 'metadata' / 'partition.csv'} and were ignored: "
                         f"{', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}")
+
+
+def _jobs(grids: dict, found: dict[str, Path], manifest: dict, folder: Path
+          ) -> tuple[list[tuple[str, Path, np.ndarray | None]], list[str]]:
+    """``(recordings to extract, recordings already done)``: a recording listed in the manifest
+    whose file exists is done."""
     done_before = manifest.get("recordings", {})
     jobs, skipped = [], []
     for rid, ts in grids.items():
@@ -323,61 +356,77 @@ def extract(kind: str, *, inputs: Path | str, feature_set: str, labels: Path | s
             skipped.append(rid)
             continue
         jobs.append((rid, found[rid], ts))
+    return jobs, skipped
 
-    written: list[str] = []
-    failed: dict[str, str] = {}
-    total = len(jobs)
-    if progress:
-        progress(0, total)
 
-    def finish(rid: str, info: dict | None, error: str | None) -> None:
+class _Run:
+    """Collects finished recordings: the manifest is rewritten after each one (so a killed run
+    resumes), failures are kept for the one error at the end."""
+
+    def __init__(self, folder: Path, manifest: dict, total: int,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.folder, self.manifest, self.total, self.progress = folder, manifest, total, progress
+        self.written: list[str] = []
+        self.failed: dict[str, str] = {}
+        if progress:
+            progress(0, total)
+
+    def finish(self, rid: str, info: dict | None, error: str | None) -> None:
+        folder, manifest = self.folder, self.manifest
         if error is not None:
-            failed[rid] = error
+            self.failed[rid] = error
         else:
             names = info.pop("names")
             if manifest.get("names") is None:
                 manifest["names"] = names
             elif manifest["names"] != names:
-                failed[rid] = (f"{folder / (rid + '.csv')}: columns {names[:4]}... differ from the "
-                               f"other recordings' {manifest['names'][:4]}.... Every recording of a "
-                               f"feature set needs the same inputs (e.g. the same signal files).")
+                self.failed[rid] = (f"{folder / (rid + '.csv')}: columns {names[:4]}... differ from "
+                                    f"the other recordings' {manifest['names'][:4]}.... Every "
+                                    f"recording of a feature set needs the same inputs (e.g. the "
+                                    f"same signal files).")
                 (folder / f"{rid}.csv").unlink(missing_ok=True)
                 return
             manifest.setdefault("recordings", {})[rid] = info
-            written.append(rid)
+            self.written.append(rid)
             write_json(folder / MANIFEST, manifest)
-        if progress:
-            progress(len(written) + len(failed), total)
+        if self.progress:
+            self.progress(len(self.written) + len(self.failed), self.total)
 
-    if workers == 1 or total <= 1:
-        for rid, path, ts in jobs:
-            finish(*_one(rid, path, ts, rate, folder, extractor))
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, total), mp_context=ctx,
-                                 initializer=_init_worker,
-                                 initargs=(kind, feature_set, options)) as pool:
-            futures = [pool.submit(_one, rid, path, ts, rate, folder) for rid, path, ts in jobs]
-            for fut in as_completed(futures):
-                finish(*fut.result())
-    write_json(folder / MANIFEST, manifest)
 
-    recs = manifest.get("recordings", {})
+def _run_in_processes(jobs: list, *, kind: str, feature_set: str, options: dict,
+                      rate: float | None, folder: Path, manifest: dict, workers: int,
+                      progress: Callable[[int, int], None] | None) -> _Run:
+    """The jobs in ``workers`` spawned processes, each building its own extractor once."""
+    run = _Run(folder, manifest, len(jobs), progress)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
+                             initializer=_init_worker,
+                             initargs=(kind, feature_set, options)) as pool:
+        futures = [pool.submit(_one, rid, path, ts, rate, folder) for rid, path, ts in jobs]
+        for fut in as_completed(futures):
+            run.finish(*fut.result())
+    return run
+
+
+def _summary(run: _Run, name: str, skipped: list[str], warnings: list[str]) -> dict:
+    """The summary :func:`extract` returns, or the one error naming every failed recording."""
+    recs = run.manifest.get("recordings", {})
+    written, failed = run.written, run.failed
     missing_steps = {rid: recs[rid].get("missing", 0) for rid in written if recs[rid].get("missing")}
     if missing_steps:
         warnings.append(f"{sum(missing_steps.values())} step(s) in {len(missing_steps)} recording(s) "
                         f"had nothing to measure and are zeros (e.g. no signal, no face, no word, "
                         f"or the first window): "
                         + ", ".join(f"{k}: {v}" for k, v in list(missing_steps.items())[:5]))
-    summary = {"feature_set": name, "folder": str(folder), "written": written, "skipped": skipped,
-               "failed": failed, "missing_steps": missing_steps, "warnings": warnings,
-               "names": manifest.get("names")}
+    summary = {"feature_set": name, "folder": str(run.folder), "written": written,
+               "skipped": skipped, "failed": failed, "missing_steps": missing_steps,
+               "warnings": warnings, "names": run.manifest.get("names")}
     if failed:
         lines = "; ".join(f"{rid}: {msg}" for rid, msg in sorted(failed.items())[:5])
-        raise EmotraceError(f"{len(failed)} of {total} recording(s) failed ({lines}"
+        raise EmotraceError(f"{len(failed)} of {run.total} recording(s) failed ({lines}"
                             f"{' ...' if len(failed) > 5 else ''}). The {len(written)} others are "
-                            f"written to {folder}; fix the inputs and run the same command again "
-                            f"to extract only the missing ones.")
+                            f"written to {run.folder}; fix the inputs and run the same command "
+                            f"again to extract only the missing ones.")
     return summary
 
 
