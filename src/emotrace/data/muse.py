@@ -155,17 +155,50 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
     standardisation (:mod:`emotrace.data.standardise`); such steps are counted in ``corpus.report``.
     """
     root = Path(root)
-    entries = read_partition(root)
-    if partitions is not None:
-        keep = set(partitions)
-        listed = sorted({e.partition for e in entries})
-        entries = [e for e in entries if e.partition in keep]
-        if not entries:
-            raise located(root / PARTITION_FILE, f"no recording in partition "
-                          f"{' or '.join(repr(p) for p in sorted(keep))}; the file lists "
-                          f"{', '.join(listed) or 'none'}",
-                          fix="Choose one of the partitions it lists, or mark recordings with that "
-                          "partition.")
+    entries = _select(root, read_partition(root), partitions)
+    features, targets = _names(root, features, targets)
+    jobs = _file_jobs(root, entries, features, targets)
+    tables = dict(zip((p for p, _ in jobs), read_tables(root, jobs, cache=cache, progress=progress),
+                      strict=True))
+    report = LoadReport(features={}, label_missing_steps={t: 0 for t in targets})
+    dims: dict[str, int] = {}
+    recordings: list[Recording] = []
+    for e in entries:
+        labels = _label_tables(root, e, targets, tables, strict=strict)
+        feats = _feature_tables(root, e, features, tables, dims, strict=strict)
+        grid_src = labels[targets[0]] if targets and targets[0] in labels else feats[features[0]]
+        grid = grid_src.timestamps
+        rec = Recording(e.id, e.partition, e.subject, np.round(grid).astype(np.int64))
+        if not labels:
+            report.unlabelled_recordings.append(e.id)
+        _align_labels(rec, grid, labels, report, tolerance_ms)
+        _align_features(rec, grid, feats, report, tolerance_ms)
+        recordings.append(rec)
+    if not recordings:
+        raise located(root / PARTITION_FILE, "no recordings selected",
+                      fix="List recordings in partition.csv.")
+    return Corpus(root, recordings, dims, targets, report)
+
+
+def _select(root: Path, entries: list[Entry], partitions: Iterable[str] | None) -> list[Entry]:
+    """The entries of ``partitions`` (all when None); none is an error naming those listed."""
+    if partitions is None:
+        return entries
+    keep = set(partitions)
+    listed = sorted({e.partition for e in entries})
+    entries = [e for e in entries if e.partition in keep]
+    if not entries:
+        raise located(root / PARTITION_FILE, f"no recording in partition "
+                      f"{' or '.join(repr(p) for p in sorted(keep))}; the file lists "
+                      f"{', '.join(listed) or 'none'}",
+                      fix="Choose one of the partitions it lists, or mark recordings with that "
+                      "partition.")
+    return entries
+
+
+def _names(root: Path, features: list[str] | None, targets: list[str] | None
+           ) -> tuple[list[str], list[str]]:
+    """The feature sets and targets to load (default: all there are), each checked to exist."""
     have_f, have_t = available(root, FEATURES), available(root, LABELS)
     features = list(features) if features else have_f
     targets = list(targets) if targets is not None else have_t
@@ -180,11 +213,17 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
         if t not in have_t:
             raise EmotraceError(f"{root / LABELS / t}: unknown target {t!r}. Available: "
                                 f"{', '.join(have_t) or 'none'}.")
+    return features, targets
 
+
+def _file_jobs(root: Path, entries: list[Entry], features: list[str], targets: list[str]
+               ) -> list[tuple[Path, dict]]:
+    """``(path, how to read it)`` of every file to load; every missing file is reported before
+    any parsing starts (a test recording may lack labels)."""
     label_kw: dict = {t: _label_columns(root / LABELS / t) for t in targets}
     feature_kw: dict = {"first_value_column": 2, "skip": ("segment_id",)}
     jobs: list[tuple[Path, dict]] = []
-    for e in entries:  # every missing file is reported before any parsing starts
+    for e in entries:
         for t in targets:
             path = root / LABELS / t / f"{e.id}.csv"
             if path.exists():
@@ -200,77 +239,84 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
                               f"has no file for feature set {f!r}", fix="Add the file or remove "
                               "the recording from partition.csv.")
             jobs.append((path, feature_kw))
-    tables = dict(zip((p for p, _ in jobs), read_tables(root, jobs, cache=cache, progress=progress),
-                      strict=True))
+    return jobs
 
-    report = LoadReport(features={}, label_missing_steps={t: 0 for t in targets})
-    dims: dict[str, int] = {}
-    recordings: list[Recording] = []
-    for e in entries:
-        labels: dict[str, Table] = {}
-        for t in targets:
-            path = root / LABELS / t / f"{e.id}.csv"
-            if path not in tables:
-                continue  # an unlabelled test recording
-            lt = tables[path]
-            check_timeline(lt)
-            if strict and lt.nonfinite:
-                line, col = lt.first_nonfinite
-                raise located(path, "NaN or inf label", line=line, column=col,
-                              fix="Fix the value, or drop --strict to leave such steps out.")
-            labels[t] = lt
-        feats: dict[str, Table] = {}
-        for f in features:
-            path = root / FEATURES / f / f"{e.id}.csv"
-            ft = tables[path]
-            check_timeline(ft)
-            if strict and ft.nonfinite:
-                line, col = ft.first_nonfinite
-                raise located(path, "NaN or inf value", line=line, column=col,
-                              fix="Fix the value, or drop --strict to impute it with the train "
-                              "mean.")
-            if f in dims and dims[f] != ft.values.shape[1]:
-                raise located(path, f"{ft.values.shape[1]} feature columns, but other files of "
-                              f"{f!r} have {dims[f]}", line=1,
-                              fix="All files of a feature set need the same columns.")
-            dims[f] = ft.values.shape[1]
-            feats[f] = ft
-        grid_src = labels[targets[0]] if targets and targets[0] in labels else feats[features[0]]
-        grid = grid_src.timestamps
-        rec = Recording(e.id, e.partition, e.subject, np.round(grid).astype(np.int64))
-        if not labels:
-            report.unlabelled_recordings.append(e.id)
-        for t, lt in labels.items():
-            rows, hit = _match(grid, lt.timestamps, tolerance_ms)
-            y = np.where(hit, lt.values[rows, 0], np.nan).astype(np.float32)
-            if lt.names[-1] == "segment_id":  # a classification target: class_id per segment
-                rec.class_segments[t] = np.where(hit, lt.values[rows, 1], np.nan)
-            y[~np.isfinite(y)] = np.nan
-            report.label_missing_steps[t] += int(np.isnan(y).sum())
-            rec.labels[t] = y
-        for f, ft in feats.items():
-            if len(ft.timestamps) == len(grid) and np.array_equal(ft.timestamps, grid):
-                rows, hit = slice(None), np.ones(len(grid), bool)  # already on the grid: no copy
-            else:
-                rows, hit = _match(grid, ft.timestamps, tolerance_ms)
-            if not hit.any():
-                raise located(ft.path, f"no feature timestamp matches the label timestamps of "
-                              f"{e.id!r} (features {ft.timestamps[0]:g}–{ft.timestamps[-1]:g} ms, "
-                              f"labels {grid[0]:g}–{grid[-1]:g} ms)", column="timestamp",
-                              fix="Both must be in milliseconds on the same clock.")
-            x = ft.values[rows]
-            gaps = int((~hit).sum())
-            if gaps:
-                x[~hit] = np.nan  # a gap: becomes 0 (the train mean) after standardisation
-            fr = report.features.setdefault(f, FeatureReport(dims=ft.values.shape[1]))
-            fr.steps += len(grid)
-            fr.zero_filled_steps += gaps
-            fr.recordings_with_gaps += int(gaps > 0)
-            fr.imputed_cells += (ft.nonfinite if isinstance(rows, slice)
-                                 else int((~np.isfinite(x[hit])).sum()))
-            rec.features[f] = x  # NaN stays until standardisation imputes the train mean
-        recordings.append(rec)
-    if not recordings:
-        raise located(root / PARTITION_FILE, "no recordings selected",
-                      fix="List recordings in partition.csv.")
-    return Corpus(root, recordings, dims, targets, report)
+
+def _label_tables(root: Path, e: Entry, targets: list[str], tables: dict[Path, Table], *,
+                  strict: bool) -> dict[str, Table]:
+    """The recording's label tables, checked (an unlabelled test recording has none)."""
+    labels: dict[str, Table] = {}
+    for t in targets:
+        path = root / LABELS / t / f"{e.id}.csv"
+        if path not in tables:
+            continue  # an unlabelled test recording
+        lt = tables[path]
+        check_timeline(lt)
+        if strict and lt.nonfinite:
+            line, col = lt.first_nonfinite
+            raise located(path, "NaN or inf label", line=line, column=col,
+                          fix="Fix the value, or drop --strict to leave such steps out.")
+        labels[t] = lt
+    return labels
+
+
+def _feature_tables(root: Path, e: Entry, features: list[str], tables: dict[Path, Table],
+                    dims: dict[str, int], *, strict: bool) -> dict[str, Table]:
+    """The recording's feature tables, checked; ``dims`` collects each set's width."""
+    feats: dict[str, Table] = {}
+    for f in features:
+        path = root / FEATURES / f / f"{e.id}.csv"
+        ft = tables[path]
+        check_timeline(ft)
+        if strict and ft.nonfinite:
+            line, col = ft.first_nonfinite
+            raise located(path, "NaN or inf value", line=line, column=col,
+                          fix="Fix the value, or drop --strict to impute it with the train "
+                          "mean.")
+        if f in dims and dims[f] != ft.values.shape[1]:
+            raise located(path, f"{ft.values.shape[1]} feature columns, but other files of "
+                          f"{f!r} have {dims[f]}", line=1,
+                          fix="All files of a feature set need the same columns.")
+        dims[f] = ft.values.shape[1]
+        feats[f] = ft
+    return feats
+
+
+def _align_labels(rec: Recording, grid: np.ndarray, labels: dict[str, Table],
+                  report: LoadReport, tolerance_ms: float) -> None:
+    """Each target's values on the grid (NaN where no label row matches, counted)."""
+    for t, lt in labels.items():
+        rows, hit = _match(grid, lt.timestamps, tolerance_ms)
+        y = np.where(hit, lt.values[rows, 0], np.nan).astype(np.float32)
+        if lt.names[-1] == "segment_id":  # a classification target: class_id per segment
+            rec.class_segments[t] = np.where(hit, lt.values[rows, 1], np.nan)
+        y[~np.isfinite(y)] = np.nan
+        report.label_missing_steps[t] += int(np.isnan(y).sum())
+        rec.labels[t] = y
+
+
+def _align_features(rec: Recording, grid: np.ndarray, feats: dict[str, Table],
+                    report: LoadReport, tolerance_ms: float) -> None:
+    """Each feature set's rows on the grid: NaN where no row matches (a counted gap), and an
+    error when no row matches at all (different clocks or units)."""
+    for f, ft in feats.items():
+        if len(ft.timestamps) == len(grid) and np.array_equal(ft.timestamps, grid):
+            rows, hit = slice(None), np.ones(len(grid), bool)  # already on the grid: no copy
+        else:
+            rows, hit = _match(grid, ft.timestamps, tolerance_ms)
+        if not hit.any():
+            raise located(ft.path, f"no feature timestamp matches the label timestamps of "
+                          f"{rec.id!r} (features {ft.timestamps[0]:g}–{ft.timestamps[-1]:g} ms, "
+                          f"labels {grid[0]:g}–{grid[-1]:g} ms)", column="timestamp",
+                          fix="Both must be in milliseconds on the same clock.")
+        x = ft.values[rows]
+        gaps = int((~hit).sum())
+        if gaps:
+            x[~hit] = np.nan  # a gap: becomes 0 (the train mean) after standardisation
+        fr = report.features.setdefault(f, FeatureReport(dims=ft.values.shape[1]))
+        fr.steps += len(grid)
+        fr.zero_filled_steps += gaps
+        fr.recordings_with_gaps += int(gaps > 0)
+        fr.imputed_cells += (ft.nonfinite if isinstance(rows, slice)
+                             else int((~np.isfinite(x[hit])).sum()))
+        rec.features[f] = x  # NaN stays until standardisation imputes the train mean
