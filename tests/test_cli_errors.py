@@ -1,4 +1,4 @@
-"""The bad-input contract of the command line (DESIGN.md, "Command line").
+"""The bad-input contract of the command line (docs/usage.md, "Errors").
 
 Every user-facing failure ends with exit code 2 and a one-paragraph message on stderr that names
 the file (and the line / column where one exists) and no Python traceback. Each case starts from a

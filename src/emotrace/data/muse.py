@@ -1,4 +1,4 @@
-"""Read and write corpora in the MuSe layout (fixed by DESIGN.md)::
+"""Read and write corpora in the MuSe layout (docs/usage.md, "The corpus on disk")::
 
     ROOT/feature_segments/<feature_set>/<recording_id>.csv   timestamp, segment_id, f1, f2, ...
     ROOT/label_segments/<target>/<recording_id>.csv          timestamp, value[, segment_id]

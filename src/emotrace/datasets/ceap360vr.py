@@ -1,65 +1,9 @@
 """CEAP-360VR → MuSe layout (Xue et al., IEEE Transactions on Multimedia, 2021).
 
-Source: the original release layout (only these files are read)::
-
-    3_AnnotationData/Frame/P<n>_Annotation_FrameData.json            labels, video frame rate
-    4_BehaviorData/HM_ScanPath/P<n>_Behavior_HeadScanPathData.json   head pitch/yaw, 5 Hz
-    4_BehaviorData/EM_Fixation/P<n>_Behavior_FixationData.json       eye fixations
-    1_Stimuli/VideoInfo.json                                         frame rate per video
-    1_Stimuli/VideoLuminance.csv                                     luminance per video frame
-
-Participants are the ``P<n>`` that have an annotation file. Each has one recording per video
-V1-V8 (V0 has no annotations and is skipped): recording id ``P<n>_V<k>``, subject ``P<n>``. Split:
-train P1-P20, devel P21-P26, test P27-P32 (whichever are present; a missing test partition is
-normal).
-
-Time grid: 5 Hz, 300 steps per 60 s video. Step ``k`` (k = 0..299) covers ``[0.2 k, 0.2 (k+1))``
-seconds and has timestamp ``200 k`` ms in every label and feature file. To keep window edges
-exact, times are compared as integers: annotation times are rounded to whole milliseconds, and
-video frame ``f`` of a video at ``FrameRate`` = p/q fps starts at tick ``5 q f`` in ticks of
-``1 / (5 p)`` s, so that step ``k`` starts at tick ``k p``. Frame ``f`` lasts ``[f, f + 1)``
-frame periods.
-
-Targets (``label_segments/{arousal,valence}/<id>.csv``, original 1-9 scale): the mean of the
-annotation frames whose ``TimeStamp`` lies in the step's window (5 frames at 25 fps, 6 at 30 fps;
-the frame at exactly 60.0 s belongs to no step). A window without a frame takes the value of the
-frame nearest to the window centre. Frames with a non-finite time or value are ignored.
-
-Feature set ``head`` (HM_ScanPath; the row with ``ID`` i is the mean over ``[0.2 (i-1), 0.2 i)``
-s and so gets timestamp ``200 (i - 1)`` ms). Only rows that exist are written: IDs 1..299 leave
-the last step (59 800 ms) without a row, which the loader fills and reports as zero-filled. Columns:
-
-- ``head_pitch``, ``head_yaw``: the source values (degrees).
-- ``head_dpitch``, ``head_dyaw``: first difference to the row of the previous step (degrees per
-  0.2 s step); 0 for the first row and after a missing ID. The yaw difference is wrapped into
-  ``[-180, 180)`` so that crossing the ±180° seam is a small turn, not a jump of 360°.
-
-Feature set ``eye`` (EM_Fixation; a fixation covers ``[StartFrame, EndFrame + 1)`` frame periods,
-i.e. ``EndFrame`` is its last frame; overlapping fixations are merged for the coverage). One row
-per step, 300 rows. With ``j`` = the last fixation that starts before the step ends:
-
-- ``eye_fix_fraction``: fraction (0..1) of the step's 0.2 s covered by the union of the
-  fixations.
-- ``eye_pitch``, ``eye_yaw``: pitch and yaw (degrees) of fixation ``j``, i.e. of the fixation
-  active in the step, carried forward between fixations; 0 before the first fixation.
-- ``eye_fix_starts``: number of fixations that start in the step.
-- ``eye_fix_duration``: seconds from the start of fixation ``j`` to ``min(its end, step end)``
-  if ``j`` ends after the step's start (it runs during the step), else 0.
-
-Fixations are sorted by ``StartFrame``; a fixation with a missing pitch or yaw keeps NaN there,
-which the loader imputes and counts like any NaN cell.
-
-Feature set ``lum`` (VideoLuminance.csv, column ``V<k>``; frame ``f`` is the ``Frame`` column,
-empty cells past the end of the video are ignored). The same for every participant of a video.
-Steps without a frame get no row (none on the released videos: all 300 steps have frames).
-
-- ``lum_mean``, ``lum_std``: mean and population standard deviation of the luminance of the
-  frames that start in the step.
-- ``lum_dmean``: ``lum_mean`` minus that of the previous step; 0 for the first row (and after
-  a step without frames).
-
-Everything is computed with numpy per video (``np.bincount`` / ``np.searchsorted``); no per-row
-Python work beyond unpacking the JSON lists.
+One recording per participant and video (``P<n>_V<k>``), a 5 Hz grid of 300 steps per 60 s
+video, targets ``arousal`` and ``valence`` (1-9), feature sets ``head``, ``eye`` and ``lum``.
+Which source files are read, the time grid and every column: docs/usage.md, "The CEAP-360VR
+adapter".
 """
 
 from __future__ import annotations

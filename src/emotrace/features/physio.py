@@ -1,57 +1,11 @@
 """Physiological features (NeuroKit2) from raw wearable signals, at given timestamps.
 
-Input layout (``--signals DIR``): one folder per recording, ``DIR/<recording_id>/``, holding one
-CSV file per signal in the Empatica E4 format (what the E4 exports, and what Stress-Predict ships)::
-
-    BVP.csv   blood volume pulse (PPG)             → hrv        (or ECG.csv: raw ECG → hrv)
-    EDA.csv   electrodermal activity, µS           → eda
-    RESP.csv  respiration (belt)                   → resp
-    TEMP.csv  skin temperature, °C                 → temp
-    ACC.csv   3-axis accelerometer, 1/64 g (E4)    → acc
-
-Line 1 of each file is the start time (unix seconds, UTC; one cell per column), line 2 the
-sampling rate in Hz (one cell per column), then one sample per line (ACC: x, y, z). Other files
-in the folder (``HR.csv``, ``IBI.csv``, tags) are ignored. Time 0 of a recording, the origin of
-the label timestamps, is the earliest start time among the signal files in its folder
-(:func:`recording_start`); a signal that starts later is placed at its own offset.
-
-Every feature at timestamp ``t`` is measured over a window that *ends* at ``t``, i.e. over
-``(t - W, t]`` (causal). With the default ``W`` = 4 s and labels at 2 Hz, this is the 4 s window
-with 0.5 s hop that the MuSe 2023 entries used; at other label rates the window still ends
-exactly at every label step, so no second resampling is needed.
-
-Feature sets (``build(feature_set)``):
-
-- ``hrv``: beats are detected once over the whole signal (``nk.ppg_peaks`` on ``nk.ppg_clean``,
-  or ``nk.ecg_peaks`` on ``nk.ecg_clean`` for ``ECG.csv``). Inter-beat intervals ``RR`` (ms)
-  outside [300, 2000] ms (heart rates outside 30-200 bpm) are artefacts and dropped. Over the
-  intervals whose two beats both lie in the window: ``hr`` = 60000 / MeanNN (bpm) and the
-  time-domain HRV features of ``nk.hrv_time`` with its formulas: MeanNN, SDNN (ddof 1), RMSSD
-  = sqrt(mean(ΔRR²)), SDSD (ddof 1), CVNN = SDNN/MeanNN, CVSD = RMSSD/MeanNN, MedianNN, MadNN
-  = 1.4826 · median(|RR − MedianNN|), MCVNN = MadNN/MedianNN, IQRNN, SDRMSSD = SDNN/RMSSD,
-  Prc20NN, Prc80NN, pNN50 and pNN20 = 100 · #(|ΔRR| > 50 or 20 ms) / (#ΔRR + 1), MinNN, MaxNN
-  (the geometric HTI/TINN and the minutes-long SDANN/SDNNI are meaningless on a 4 s window).
-  They are computed for all windows at once with NumPy (identical to ``nk.hrv_time`` on the
-  beats of one window; an hour of 64 Hz BVP takes well under a second).
-- ``eda``: ``nk.eda_clean`` then ``nk.eda_phasic`` (high-pass split into tonic SCL and phasic
-  SCR components), SCR peaks by ``nk.eda_peaks`` on the phasic component. Columns: window means
-  of ``eda_tonic`` and ``eda_phasic``, ``eda_phasic_std``, ``eda_tonic_slope`` (µS/s, least
-  squares over the window), and over a longer window ``long_window`` (default 60 s) ending at
-  ``t``: ``scr_rate`` (peaks per minute) and ``scr_amplitude`` (mean peak amplitude, 0 without
-  peaks).
-- ``resp``: ``nk.rsp_process``; window means of ``resp_rate`` (breaths/min) and
-  ``resp_amplitude``.
-- ``temp``: ``temp`` (window mean, °C) and ``temp_slope`` (°C/min, least squares over
-  ``long_window``).
-- ``acc``: accelerometer in g (E4 units of 1/64 g divided by ``acc_scale`` = 64): window means of
-  ``acc_x``, ``acc_y``, ``acc_z`` (posture), of the magnitude ``acc_mag`` and its standard
-  deviation ``acc_mag_std``, and ``acc_activity`` = mean |Δ magnitude| between samples.
-- ``bio``: all of the above whose signal file is present in the folder (the set of files decides
-  the columns, so every recording of a corpus must have the same files).
-
-A window with too little signal (less than half of it covered, or fewer than 2 valid
-inter-beat intervals) gives a row of zeros, counted as ``missing`` in the info; single cells that
-cannot be computed (e.g. SDSD from 2 intervals) are 0 and counted as ``zero_cells``.
+Input: one folder per recording with E4-format CSV files (``BVP.csv`` or ``ECG.csv``,
+``EDA.csv``, ``RESP.csv``, ``TEMP.csv``, ``ACC.csv``; line 1 the start time in unix seconds,
+line 2 the rate in Hz). Every feature at timestamp ``t`` is measured over the causal window
+``(t - W, t]``. Feature sets ``hrv``, ``eda``, ``resp``, ``temp``, ``acc`` and ``bio`` (all
+present): their columns and formulas are in docs/usage.md, "The extraction driver and
+physiological features".
 """
 
 from __future__ import annotations
