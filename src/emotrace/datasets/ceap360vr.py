@@ -365,7 +365,8 @@ def _select(source: Path, found: list[int], participants: Iterable[str | int] | 
 def prepare(source: Path | str, out: Path | str, *,
             participants: Iterable[str] | None = None,
             progress: Callable[[int, int], None] | None = None) -> dict:
-    """Write CEAP-360VR as a MuSe-layout corpus at ``out`` (see the module docstring).
+    """Write CEAP-360VR as a MuSe-layout corpus at ``out`` (docs/usage.md, "The CEAP-360VR
+    adapter").
 
     Args:
         source: the CEAP-360VR folder in its original layout.
@@ -384,6 +385,17 @@ def prepare(source: Path | str, out: Path | str, *,
     """
     started = time.perf_counter()
     source, out = Path(source), Path(out)
+    numbers = _checked_participants(source, participants)
+    rates = read_frame_rates(source)
+    lum = {v: luminance_features(*frames_lum, rates[v])
+           for v, frames_lum in read_luminance(source).items()}
+    entries = _write_recordings(source, out, numbers, rates, lum, progress)
+    write_partition(out, entries)
+    return _summary(entries, started)
+
+
+def _checked_participants(source: Path, participants: Iterable[str] | None) -> list[int]:
+    """The participant numbers to write, each with all of its files."""
     if not source.is_dir():
         raise EmotraceError(f"{source}: source folder not found. Pass the CEAP-360VR folder in "
                             f"its original layout (with 1_Stimuli/, 3_AnnotationData/ and "
@@ -407,10 +419,12 @@ def prepare(source: Path | str, out: Path | str, *,
                 raise located(path, f"file not found: P{n} has annotations but no {what} file",
                               fix=f"Add the file, or remove {annotation_file(source, n).name} "
                               f"to leave P{n} out.")
-    rates = read_frame_rates(source)
-    lum = {v: luminance_features(*frames_lum, rates[v])
-           for v, frames_lum in read_luminance(source).items()}
+    return numbers
 
+
+def _write_recordings(source: Path, out: Path, numbers: list[int], rates: dict, lum: dict,
+                      progress: Callable[[int, int], None] | None) -> list[Entry]:
+    """Label and feature files of every participant and video; their partition.csv entries."""
     entries: list[Entry] = []
     total, done = len(numbers) * len(VIDEOS), 0
     for n in numbers:
@@ -428,8 +442,10 @@ def prepare(source: Path | str, out: Path | str, *,
             done += 1
             if progress:
                 progress(done, total)
-    write_partition(out, entries)
+    return entries
 
+
+def _summary(entries: list[Entry], started: float) -> dict:
     recordings: dict[str, int] = {}
     subjects: dict[str, list[str]] = {}
     for e in entries:

@@ -181,10 +181,43 @@ def prepare(source: Path | str, out: Path | str, *, subjects: Iterable[str] | No
         "step_ms", "features": {set: [columns]}, "targets", "phase_source": {id: source},
         "stress_fraction", "missing_steps", "warnings", "seconds"}``.
     """
-    from emotrace.features.driver import extract
-
     started = time.perf_counter()
     source, out = Path(source), Path(out)
+    raw, numbers = _checked_subjects(source, subjects)
+    phases_path = source / "phases.csv"
+    phases = read_phases(phases_path)
+    total = len(numbers) * (1 + len(FEATURE_SETS))
+    entries, phase_source, positive, steps = [], {}, 0, 0
+    for i, n in enumerate(numbers):
+        rid = f"S{n:02d}"
+        folder = raw / rid
+        intervals, phase_source[rid] = stress_intervals(folder, phases, phases_path)
+        t0, ts = grid(folder)
+        y = stress_labels(t0, ts, intervals)
+        if not y.any():
+            raise located(folder, "no step falls in a stress phase: the phase times and the "
+                          "E4 start times do not overlap", fix="Check the tags/phases.csv times "
+                          "(unix seconds, UTC) against line 1 of the signal files.")
+        write_labels(out / LABELS / TARGET / f"{rid}.csv", ts, y)
+        positive += int(y.sum())
+        steps += len(ts)
+        entries.append(Entry(rid, partition_of(n), rid))
+        if progress:
+            progress(i + 1, total)
+    write_partition(out, entries)
+    features, warnings, missing = _write_features(raw, out, len(numbers), workers, progress)
+    parts: dict[str, list[str]] = {}
+    for e in entries:
+        parts.setdefault(e.partition, []).append(e.id)
+    return {"name": NAME, "recordings": {p: len(v) for p, v in parts.items()}, "subjects": parts,
+            "steps": steps, "step_ms": STEP_MS, "features": features, "targets": [TARGET],
+            "phase_source": phase_source, "stress_fraction": round(positive / max(steps, 1), 4),
+            "missing_steps": missing, "warnings": warnings,
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _checked_subjects(source: Path, subjects: Iterable[str] | None) -> tuple[Path, list[int]]:
+    """``(Raw_data folder, the subject numbers to write)``."""
     if not source.is_dir():
         raise EmotraceError(f"{source}: source folder not found. Pass the Stress-Predict folder "
                             f"(with Raw_data/ and phases.csv).")
@@ -204,30 +237,19 @@ def prepare(source: Path | str, out: Path | str, *, subjects: Iterable[str] | No
         if n not in range(1, 36):
             raise located(raw / f"S{n:02d}", "not a Stress-Predict subject",
                           fix="Stress-Predict has subjects S01-S35; remove or rename the folder.")
-    phases_path = source / "phases.csv"
-    phases = read_phases(phases_path)
-    entries, phase_source, positive, steps = [], {}, 0, 0
-    total = len(numbers) * (1 + len(FEATURE_SETS))
-    for i, n in enumerate(numbers):
-        rid = f"S{n:02d}"
-        folder = raw / rid
-        intervals, phase_source[rid] = stress_intervals(folder, phases, phases_path)
-        t0, ts = grid(folder)
-        y = stress_labels(t0, ts, intervals)
-        if not y.any():
-            raise located(folder, "no step falls in a stress phase: the phase times and the "
-                          "E4 start times do not overlap", fix="Check the tags/phases.csv times "
-                          "(unix seconds, UTC) against line 1 of the signal files.")
-        write_labels(out / LABELS / TARGET / f"{rid}.csv", ts, y)
-        positive += int(y.sum())
-        steps += len(ts)
-        entries.append(Entry(rid, partition_of(n), rid))
-        if progress:
-            progress(i + 1, total)
-    write_partition(out, entries)
+    return raw, numbers
+
+
+def _write_features(raw: Path, out: Path, n_subjects: int, workers: int,
+                    progress: Callable[[int, int], None] | None) -> tuple[dict, list, dict]:
+    """Each feature set through the extraction driver: ``(columns, warnings, missing steps)``
+    per set."""
+    from emotrace.features.driver import extract
+
+    total = n_subjects * (1 + len(FEATURE_SETS))
     features, warnings, missing = {}, [], {}
     for j, fs in enumerate(FEATURE_SETS):
-        base = len(numbers) * (1 + j)
+        base = n_subjects * (1 + j)
 
         def step(done: int, _total: int, base: int = base) -> None:
             if progress:
@@ -239,11 +261,4 @@ def prepare(source: Path | str, out: Path | str, *, subjects: Iterable[str] | No
         warnings += [f"{fs}: {w}" for w in summary["warnings"]
                      if "match no recording" not in w]
         missing[fs] = sum(summary["missing_steps"].values())
-    parts: dict[str, list[str]] = {}
-    for e in entries:
-        parts.setdefault(e.partition, []).append(e.id)
-    return {"name": NAME, "recordings": {p: len(v) for p, v in parts.items()}, "subjects": parts,
-            "steps": steps, "step_ms": STEP_MS, "features": features, "targets": [TARGET],
-            "phase_source": phase_source, "stress_fraction": round(positive / max(steps, 1), 4),
-            "missing_steps": missing, "warnings": warnings,
-            "seconds": round(time.perf_counter() - started, 2)}
+    return features, warnings, missing
