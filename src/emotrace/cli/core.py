@@ -102,9 +102,10 @@ def train(
     quiet: Quiet = False, debug: Debug = False,
     **flags,
 ) -> None:
-    """Train a sequence regressor; writes config.yaml, checkpoint.pt, metrics.json, predictions/.
+    """Train a sequence model into a run folder.
 
-    Options left out take the --config file's values, else the defaults shown.
+    Writes config.yaml, checkpoint.pt, metrics.json and predictions/. Options left out take
+    the --config file's values, else the defaults shown.
     """
     import emotrace
 
@@ -178,8 +179,11 @@ def evaluate(
     as_json: Json = False,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
-    """Score a run on a partition; prints its metrics (one JSON object when piped or with
-    --json) and writes RUN/eval_<partition>.json."""
+    """Score a run on a partition.
+
+    Prints its metrics (one JSON object when piped or with --json) and writes
+    RUN/eval_<partition>.json.
+    """
     import emotrace
 
     check_partition(partition)
@@ -196,7 +200,10 @@ def predict(
     out: Annotated[Path, typer.Option("--out", help="Folder for <recording_id>.csv files.")],
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
-    """Write predictions (timestamp,value) for every recording of a partition."""
+    """Write a run's predictions for a partition.
+
+    One <recording_id>.csv (timestamp,value) per recording.
+    """
     import emotrace
 
     check_partition(partition)
@@ -213,7 +220,10 @@ def demo(
     out: Annotated[Path | None, typer.Option("--out", help="Keep the corpus and run here.")] = None,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
-    """Synthetic corpus → train → evaluate → results table, in well under 2 minutes."""
+    """Train and evaluate on a synthetic corpus (under 2 minutes).
+
+    Synthetic corpus → train → evaluate → results table.
+    """
     from emotrace.demo import run_demo
 
     with progress_bar(quiet) as p:

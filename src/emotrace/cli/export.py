@@ -29,7 +29,10 @@ def export(
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 17,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
-    """Export a run's model with its input standardisation and output scale baked in."""
+    """Export a run's model as ONNX.
+
+    The input standardisation and output scale are baked in.
+    """
     from emotrace.export import check_onnx
     from emotrace.export import export as export_run
     from emotrace.streaming import load_model_run

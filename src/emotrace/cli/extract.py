@@ -68,7 +68,10 @@ def physio(
         "--long-window", help="Seconds for the SCR rate and temperature slope.")] = 60.0,
     workers: Workers = 1, quiet: Quiet = False, debug: Debug = False,
 ) -> None:
-    """Heart rate and HRV, EDA, respiration, skin temperature and movement features."""
+    """Physiological features from E4-format signals.
+
+    Heart rate and HRV, EDA, respiration, skin temperature and movement features.
+    """
     _run("physio", signals, feature_set=feature_set, labels=labels, rate=rate, out=out,
          target=target, workers=workers, quiet=quiet, window=window, long_window=long_window)
 
@@ -109,14 +112,18 @@ def face(
     detector: Annotated[Detector, typer.Option("--detector", help="Face detector.")] = Detector.haar,
     workers: Workers = 1, quiet: Quiet = False, debug: Debug = False,
 ) -> None:
-    """Face detection per step, then an expression/geometry representation of the largest face."""
+    """Face features per step.
+
+    Face detection per step, then an expression/geometry representation of the largest face.
+    """
     _run("face", media, feature_set=feature_set, labels=labels, rate=rate, out=out, target=target,
          workers=workers, quiet=quiet, detector=detector.value)
 
 
 def register(app: typer.Typer) -> None:
-    extract_app = typer.Typer(no_args_is_help=True, help="Extract features from raw recordings, "
-                              "aligned to a corpus's label timestamps (or a regular --rate grid).")
+    extract_app = typer.Typer(no_args_is_help=True, short_help="Features from raw recordings.",
+                              help="Extract features from raw recordings, aligned to a corpus's "
+                              "label timestamps (or a regular --rate grid).")
     for command in (audio, text, face, physio):
         extract_app.command()(command)
     app.add_typer(extract_app, name="extract")

@@ -48,7 +48,10 @@ def fuse(
         "--threads", help=f"torch CPU threads; 0 = all cores.  [default: {_TRAIN.threads}]")] = None,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
-    """Fuse runs' predictions (rnn / weighted / mean); writes a run folder like `train` does."""
+    """Fuse the predictions of several runs.
+
+    Late fusion by a GRU (rnn), a weighted or a plain mean; writes a run folder like `train` does.
+    """
     import emotrace
     from emotrace.config import merge, read_yaml
 

@@ -34,7 +34,10 @@ def personalise(
     threads: Annotated[int, typer.Option("--threads", help="torch CPU threads; 0 = all.")] = 0,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
-    """Fine-tune a copy of the run per subject; keep it only where it beats the general model."""
+    """Fine-tune a run per subject.
+
+    Fine-tunes a copy of the run per subject and keeps it only where it beats the general model.
+    """
     import emotrace
 
     check_partition(partition)

@@ -26,7 +26,10 @@ def report(
         show_default=False)] = None,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
-    """Per-recording traces, scatter, training curves, metrics table and run comparison."""
+    """An HTML report of one or more runs.
+
+    Per-recording traces, scatter, training curves, metrics table and run comparison.
+    """
     from emotrace.report import report as make_report
     from emotrace.report import tensorboard as tb
 

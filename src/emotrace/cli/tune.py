@@ -28,7 +28,8 @@ def tune(
     grace: Annotated[int, typer.Option("--grace", help="ASHA: epochs before the first cut.")] = 5,
     address: Annotated[str | None, typer.Option(
         "--address", help="Ray cluster address; default: start Ray on this machine.")] = None,
-    cpus: Annotated[int | None, typer.Option("--cpus", help="CPUs of the local Ray instance.")] = None,
+    cpus: Annotated[int | None, typer.Option(
+        "--cpus", help="CPUs of the local Ray instance (default: all).")] = None,
     cpus_per_trial: Annotated[int, typer.Option(
         "--cpus-per-trial", help="CPUs each trial reserves (its torch threads).")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the searcher.")] = 0,
@@ -36,7 +37,10 @@ def tune(
         "--rank-by", help="Targets whose devel CCC ranks the trials (default: all).")] = None,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
-    """Search hyper-parameters; every trial is a run folder, results ranked by devel CCC."""
+    """Search hyper-parameters on Ray Tune.
+
+    Every trial is a run folder; the results are ranked by devel CCC.
+    """
     import emotrace
 
     with progress_bar(quiet) as p:
