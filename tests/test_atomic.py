@@ -37,6 +37,7 @@ from emotrace.config import RunConfig
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_atomic, write_json, write_text
 from emotrace.run import load_run
+from emotrace.train.loop import seed_state_path
 
 TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")  # .<name>.<random>.tmp
 
@@ -117,8 +118,8 @@ def test_error_during_training_leaves_no_finished_files(corpus, tmp_path):
     assert not (out / "metrics.json").exists()
     assert not (out / "predictions").exists()
     assert check_complete(out) == []
-    state = torch.load(out / "train_state.pt", weights_only=True)
-    assert state["current"]["epoch"] == 1  # the last epoch that completed
+    state = torch.load(seed_state_path(out / "train_state.pt", config.train.seed), weights_only=True)
+    assert state["epoch"] == 1  # the last epoch that completed
     with pytest.raises(EmotraceError, match="interrupted.*--resume"):
         load_run(out)
 
@@ -205,7 +206,7 @@ def test_sigkill_leaves_complete_files_and_resume_finishes(capsys, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     try:
-        while not (run / "train_state.pt").exists():
+        while not seed_state_path(run / "train_state.pt", 0).exists():  # an epoch is done
             assert proc.poll() is None, f"train ended early: {proc.communicate()[1].decode()}"
             assert time.monotonic() < deadline, "no train_state.pt after 120 s"
             time.sleep(0.005)
@@ -215,10 +216,10 @@ def test_sigkill_leaves_complete_files_and_resume_finishes(capsys, tmp_path):
     assert proc.returncode == -signal.SIGKILL, "train finished before it could be killed"
 
     leftovers = check_complete(run)
-    assert all(p.name.startswith(".train_state.pt.") for p in leftovers), leftovers
+    assert all(p.name.startswith(".train_state.") for p in leftovers), leftovers
     assert not (run / "checkpoint.pt").exists() and not (run / "metrics.json").exists()
-    state = torch.load(run / "train_state.pt", weights_only=True)
-    assert 1 <= state["current"]["epoch"] < 12
+    state = torch.load(seed_state_path(run / "train_state.pt", 0), weights_only=True)
+    assert 1 <= state["epoch"] < 12
     with pytest.raises(EmotraceError, match="interrupted.*--resume"):
         load_run(run)
 

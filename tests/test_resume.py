@@ -22,8 +22,17 @@ from emotrace.train.regression import FitResult, Split, train_seeds
 CONFIG = RunConfig(
     data=DataConfig(features=["audio", "video"], targets=["arousal", "valence"], win=20, hop=10),
     model=ModelConfig(hidden=8, layers=1, dropout=0.2, head_hidden=8),  # dropout uses the RNG
-    train=TrainConfig(epochs=4, seeds=2, batch_size=4, lr=0.03, patience=10, lr_patience=0),
+    # jobs=1: seeds one after another, so an interruption lands at a known (seed, epoch)
+    train=TrainConfig(epochs=4, seeds=2, batch_size=4, lr=0.03, patience=10, lr_patience=0,
+                      jobs=1),
 )
+
+
+def with_train(config: RunConfig, **train) -> RunConfig:
+    out = config.model_copy(deep=True)
+    for k, v in train.items():
+        setattr(out.train, k, v)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +135,40 @@ def test_another_seed_gives_other_predictions(splits, straight):
     xs = splits[1].xs
     assert not np.array_equal(predict_arrays(result.model, xs)[0],
                               predict_arrays(straight.model, xs)[0])
+
+
+def assert_same_result(a: FitResult, b: FitResult, xs: list[np.ndarray]) -> None:
+    assert without_timing(a) == without_timing(b)
+    assert a.best_index == b.best_index
+    assert_same_state(a.model.state_dict(), b.model.state_dict())
+    for p, q in zip(predict_arrays(a.model, xs), predict_arrays(b.model, xs), strict=True):
+        assert np.array_equal(p, q)
+
+
+@pytest.mark.parametrize("jobs, threads", [(2, 0), (2, 1), (1, 2), (3, 3)])
+def test_jobs_and_threads_do_not_change_the_result(splits, straight, jobs, threads):
+    """Seeds in worker processes, each with one torch thread: bit-identical to one process."""
+    again = train_seeds(with_train(CONFIG, jobs=jobs, threads=threads), *splits)
+    assert_same_result(again, straight, splits[0].xs + splits[1].xs)
+
+
+@pytest.mark.parametrize("resume_jobs", [1, 2])
+def test_parallel_run_interrupted_resumes_with_any_jobs(splits, straight, tmp_path, resume_jobs):
+    """Ctrl-C while two seeds train in parallel: each seed's progress is kept in its own file,
+    and the run resumed with one or two processes ends as the uninterrupted one."""
+    from emotrace.train.loop import seed_state_path
+
+    state = tmp_path / "train_state.pt"
+
+    def interrupt(e):
+        if e.epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_seeds(with_train(CONFIG, jobs=2), *splits, state_path=state, on_event=interrupt)
+    assert state.exists()
+    assert any(seed_state_path(state, s).exists() for s in (0, 1))  # a seed was mid-way
+    resumed = train_seeds(with_train(CONFIG, jobs=resume_jobs), *splits, state_path=state,
+                          resume=True)
+    assert_same_result(resumed, straight, splits[0].xs + splits[1].xs)
+    assert not any(seed_state_path(state, s).exists() for s in (0, 1))

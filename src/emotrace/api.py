@@ -52,7 +52,7 @@ def fit(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
             raise EmotraceError("train needs a config, or features and targets.")
         config = RunConfig(data=DataConfig(features=features, targets=targets))
     out = Path(out)
-    prepare_out(out, config.model_dump(mode="json"), resume=resume)
+    prepare_out(out, config.outcome(), resume=resume)
     return KINDS[config.train.task].fit(data, out=out, config=config, resume=resume,
                                         corpus=corpus, on_event=on_event, on_load=on_load)
 

@@ -115,7 +115,11 @@ class TrainConfig(_Strict):
     patience: int = Field(15, ge=1, description="early stopping: epochs without devel gain")
     seeds: int = Field(3, ge=1, description="how many seeds; the best on devel is kept")
     seed: int = Field(0, ge=0, description="first seed; seeds are seed, seed+1, ...")
-    threads: int = Field(0, ge=0, description="torch CPU threads; 0 = all cores")
+    threads: int = Field(0, ge=0, description="CPU cores the command may use in all (caps --jobs); "
+                         "0 = all. Every training job uses one torch thread, so results do not "
+                         "depend on it")
+    jobs: int = Field(0, ge=0, description="worker processes for independent seeds and folds; "
+                      "0 = one per core. Results do not depend on it")
     folds: int = Field(0, ge=0, description="write out-of-fold train predictions from this many "
                        "models cross-fitted by subject (for late fusion); 0 = in-sample")
     task: Literal["regression", "classification"] = Field(
@@ -123,6 +127,10 @@ class TrainConfig(_Strict):
         "(cross-entropy, early stopping on devel macro F1); the loss option is then unused")
     class_weights: bool = Field(False, description="classification: weight the cross-entropy by "
                                 "inverse train class frequency")
+
+
+#: TrainConfig fields that say how a run is executed, not what it computes
+EXECUTION = ("threads", "jobs")
 
 
 class RunConfig(_Strict):
@@ -135,6 +143,13 @@ class RunConfig(_Strict):
 
     def save(self, path: Path | str) -> None:
         write_text(path, self.to_yaml())
+
+    def outcome(self) -> dict:
+        """The options that decide a run's result: all but how many cores and processes it
+        uses (``train.threads``, ``train.jobs``), which ``--resume`` may change."""
+        d = self.model_dump(mode="json")
+        d["train"] = {k: v for k, v in d["train"].items() if k not in EXECUTION}
+        return d
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "config") -> RunConfig:

@@ -112,7 +112,7 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 def _check_same_config(path: Path, config: dict) -> None:
     """--resume must repeat the interrupted run's options."""
-    old, new = _flat(RunConfig.load(path).model_dump(mode="json")), _flat(config)
+    old, new = _flat(RunConfig.load(path).outcome()), _flat(config)
     diff = [f"{k}: {new.get(k)!r} now, {old.get(k)!r} in the run" for k in sorted(old.keys() | new.keys())
             if old.get(k) != new.get(k)]
     if diff:

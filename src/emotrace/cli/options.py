@@ -50,6 +50,7 @@ CONFIG_FLAGS: dict[str, str] = {
     "--seeds": "train.seeds",
     "--seed": "train.seed",
     "--threads": "train.threads",
+    "--jobs": "train.jobs",
     "--standardize/--no-standardize": "data.standardize",
     "--per-recording": "data.per_recording",
     "--strict": "data.strict",

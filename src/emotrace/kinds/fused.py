@@ -56,7 +56,7 @@ from emotrace.run import (
     write_predictions,
 )
 from emotrace.train.difficulty import Difficulty
-from emotrace.train.loop import EpochEvent, FitResult, Schedule, Task, fit_seeds
+from emotrace.train.loop import EpochEvent, FitResult, Schedule, Task, fit_task
 from emotrace.train.losses import LOSSES
 from emotrace.train.predict import predict_arrays
 from emotrace.train.regression import Split, feature_groups, train_seeds
@@ -198,7 +198,7 @@ def _fit_weighted(module: torch.nn.Module, xs: list[np.ndarray], ys: list[np.nda
 
     task = Task(lambda: module, len(batch), loss)
     sched = Schedule(epochs=steps, lr=lr, batch_size=len(batch), shuffle=False)
-    return fit_seeds(task, sched, [seed]).model
+    return fit_task(task, sched, [seed]).model
 
 
 def _score(ys: list[np.ndarray], preds: list[np.ndarray], targets: list[str]) -> dict:
@@ -334,8 +334,6 @@ def fit(runs: list[Path | str], *, data: Path | str, out: Path | str,
     out = Path(out)
     cfg, inputs = _resolve(runs, method=method, difficulty=difficulty, config=config, out=out)
     targets = cfg.targets
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     start = time.perf_counter()
     preds = _input_predictions(inputs, cfg)
     corpus = load_corpus(data, features=cfg.features, targets=targets,

@@ -25,7 +25,7 @@ from torch import nn
 
 from emotrace.data.windows import make_windows, recording_batches
 from emotrace.models.autoencoder import SequenceAutoEncoder, from_args
-from emotrace.train.loop import Schedule, Task, fit_seeds
+from emotrace.train.loop import Schedule, Task, fit_task
 
 EPS = 1e-6
 
@@ -67,7 +67,7 @@ class Difficulty:
                 x, mm = batch.x[idx], batch.mask[idx]
                 return (((ae(x, mm) - x) ** 2) * m[idx]).sum() / (m[idx].sum() * d)
 
-            fit = fit_seeds(Task(build, len(batch), loss),
+            fit = fit_task(Task(build, len(batch), loss),
                             Schedule(epochs=epochs, lr=lr, batch_size=batch_size), [seed])
             models.append(fit.model)
         out = cls(list(names), [tuple(g) for g in groups], models, np.zeros(len(groups)),

@@ -30,7 +30,7 @@ from torch import nn
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path
 
-STATE_FORMAT = "emotrace-train-state-1"
+STATE_FORMAT = "emotrace-train-state-2"
 
 
 @dataclass(frozen=True)
@@ -187,78 +187,140 @@ def _start_seed(task: Task, sched: Schedule, seed: int, saved: dict | None):
     return model, opt, plateau, gen, p
 
 
-def fit_seeds(task: Task, sched: Schedule, seeds: list[int], *, state_path: Path | None = None,
-              resume: bool = False, fingerprint: dict | None = None,
-              on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
-    """Train one model per seed and keep the one with the best held-out score.
+def fit_seed(task: Task, sched: Schedule, seed: int, *, seed_index: int = 0, n_seeds: int = 1,
+             state_path: Path | None = None, resume: bool = False, fingerprint: dict | None = None,
+             on_event: Callable[[EpochEvent], None] | None = None) -> dict:
+    """Train one seed: its best epoch (or its last, without ``task.score``).
 
-    Each seed keeps its best epoch (or its last, without ``task.score``); among seeds the best
-    score wins, ties to the earlier seed. With ``state_path``, a resume state is written after
-    every epoch; ``resume=True`` continues from it when it exists (``fingerprint``, e.g. the run's
-    config, must equal the one it was written with).
+    With ``state_path``, this seed's resume state is written after every epoch, and with
+    ``resume`` it continues from that file when it exists. Returns ``{"result": SeedResult,
+    "model", "optimizer", "scheduler", "rng"}`` (the best epoch's weights; the optimiser,
+    scheduler and RNG states at the end).
     """
     held_out = task.score is not None
-    state = None
+    saved = _load_state(state_path, fingerprint or {}) if (
+        resume and state_path is not None and state_path.exists()) else None
+    model, opt, plateau, gen, p = _start_seed(task, sched, seed, saved)
+    start = time.perf_counter() - p.elapsed
+    while p.epoch < sched.epochs and (sched.patience is None or p.bad < sched.patience):
+        train_loss = _epoch(model, task, sched, opt, gen)
+        p.epoch += 1
+        score, metrics = task.score(model) if held_out else (float(p.epoch), {})
+        if plateau is not None:
+            plateau.step(score)
+        if score > p.best:
+            p.best, p.best_epoch, p.bad = score, p.epoch, 0
+            p.best_model, p.best_metrics = copy.deepcopy(model.state_dict()), metrics
+        else:
+            p.bad += 1
+        seconds = time.perf_counter() - start
+        lr = opt.param_groups[0]["lr"]
+        p.history.append({"epoch": p.epoch, "train_loss": train_loss,
+                          task.score_name: score if held_out else None, "lr": lr,
+                          "seconds": seconds})
+        if on_event:
+            on_event(EpochEvent(seed, seed_index, n_seeds, p.epoch, sched.epochs, train_loss,
+                                score if held_out else math.nan,
+                                p.best if held_out else math.nan, lr, seconds,
+                                task.event_targets(p.best_metrics)))
+        if state_path is not None:
+            _save_state(state_path, {
+                "format": STATE_FORMAT, "config": fingerprint or {}, "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": plateau.state_dict() if plateau is not None else {},
+                "rng": _rng_state(gen), "epoch": p.epoch, "best": p.best,
+                "best_epoch": p.best_epoch, "bad": p.bad, "elapsed": seconds,
+                "history": p.history, "best_model": p.best_model,
+                "best_metrics": p.best_metrics})
+    result = SeedResult(seed, p.best_epoch, p.epoch, p.best_metrics,
+                        float(p.best) if held_out else math.nan, time.perf_counter() - start,
+                        p.history)
+    return {"result": result, "model": p.best_model, "optimizer": opt.state_dict(),
+            "scheduler": plateau.state_dict() if plateau is not None else {},
+            "rng": _rng_state(gen)}
+
+
+def fit_task(task: Task, sched: Schedule, seeds: list[int],
+             on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
+    """:func:`fit_seed` for each seed in this process (a task built of closures, not resumable);
+    the best seed is kept."""
+    from emotrace.train.workers import one_thread
+
+    with one_thread():
+        runs = [fit_seed(task, sched, s, seed_index=i, n_seeds=len(seeds), on_event=on_event)
+                for i, s in enumerate(seeds)]
+    return _result(task, runs, held_out=task.score is not None)
+
+
+def _better(a: dict, b: dict, held_out: bool) -> bool:
+    """Whether seed run ``a`` beats ``b``: a higher held-out score, ties (and runs without
+    held-out data) to the earlier seed."""
+    sa, sb = a["result"].score, b["result"].score
+    if held_out and sa != sb:
+        return bool(sa > sb)
+    return a["index"] < b["index"]
+
+
+def _result(task: Task, runs: list[dict], *, held_out: bool) -> FitResult:
+    for i, r in enumerate(runs):
+        r.setdefault("index", i)
+    best = runs[0]
+    for r in runs[1:]:
+        if _better(r, best, held_out):
+            best = r
+    model = task.build()
+    model.load_state_dict(best["model"])
+    model.eval()
+    return FitResult(model, [r["result"] for r in runs], runs.index(best), best["optimizer"],
+                     best["scheduler"], best["rng"], best["model"])
+
+
+def _seed_job(make: Callable[..., tuple[Task, Schedule]], args: tuple, seed: int, index: int,
+              n_seeds: int, state_path: Path | None, resume: bool, fingerprint: dict | None, *,
+              emit: Callable) -> dict:
+    task, sched = make(*args)
+    return fit_seed(task, sched, seed, seed_index=index, n_seeds=n_seeds, state_path=state_path,
+                    resume=resume, fingerprint=fingerprint, on_event=emit)
+
+
+def seed_state_path(state_path: Path, seed: int) -> Path:
+    """Where one seed's resume state is kept beside the run's ``state_path``."""
+    return state_path.with_name(f"{state_path.stem}.seed-{seed}{state_path.suffix}")
+
+
+def fit_seeds(make: Callable[..., tuple[Task, Schedule]], args: tuple, seeds: list[int], *,
+              jobs: int = 1, state_path: Path | None = None, resume: bool = False,
+              fingerprint: dict | None = None,
+              on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
+    """Train one model per seed, ``jobs`` seeds at a time in worker processes, and keep the one
+    with the best held-out score (ties to the earlier seed).
+
+    ``make(*args)`` builds the :class:`Task` and :class:`Schedule` (in each worker: ``make``
+    must be a module-level function and ``args`` picklable). Every seed trains with one torch
+    thread, so the result is the same whatever ``jobs`` is (:mod:`emotrace.train.workers`).
+
+    With ``state_path``, the finished seeds are kept there and each running seed's progress in
+    :func:`seed_state_path` after every epoch; ``resume=True`` skips the finished seeds and
+    continues the others (``fingerprint``, e.g. the run's config, must equal the one they were
+    written with). An interrupted run resumed with any ``jobs`` ends as an uninterrupted one.
+    """
+    from emotrace.train.workers import run_jobs
+
+    state = {"format": STATE_FORMAT, "config": fingerprint or {}, "done": []}
     if resume and state_path is not None and state_path.exists():
         state = _load_state(state_path, fingerprint or {})
-    done: list[SeedResult] = [SeedResult(**d) for d in state["done"]] if state else []
-    best_states: dict = state["best_model"] if state else {}
-
-    def save(current: dict | None) -> None:
+    finished = {d["index"]: {**d, "result": SeedResult(**d["result"])} for d in state["done"]}
+    if state_path is not None:
+        _save_state(state_path, state)  # marks the folder as holding an interrupted run
+    todo = [(make, args, s, i, len(seeds),
+             seed_state_path(state_path, s) if state_path is not None else None, resume,
+             fingerprint) for i, s in enumerate(seeds) if i not in finished]
+    for k, run in run_jobs(_seed_job, todo, jobs=jobs, on_event=on_event):
+        index = todo[k][3]
+        finished[index] = {**run, "index": index}
         if state_path is not None:
-            _save_state(state_path, {"format": STATE_FORMAT, "config": fingerprint or {},
-                                     "done": [r.__dict__ for r in done],
-                                     "best_model": best_states, "current": current})
-
-    for si, seed in enumerate(seeds):
-        if si < len(done):
-            continue
-        cur = state.get("current") if state else None
-        model, opt, plateau, gen, p = _start_seed(task, sched, seed,
-                                                  cur if cur and cur["seed"] == seed else None)
-        start = time.perf_counter() - p.elapsed
-        while p.epoch < sched.epochs and (sched.patience is None or p.bad < sched.patience):
-            train_loss = _epoch(model, task, sched, opt, gen)
-            p.epoch += 1
-            score, metrics = task.score(model) if held_out else (float(p.epoch), {})
-            if plateau is not None:
-                plateau.step(score)
-            if score > p.best:
-                p.best, p.best_epoch, p.bad = score, p.epoch, 0
-                p.best_model, p.best_metrics = copy.deepcopy(model.state_dict()), metrics
-            else:
-                p.bad += 1
-            seconds = time.perf_counter() - start
-            lr = opt.param_groups[0]["lr"]
-            p.history.append({"epoch": p.epoch, "train_loss": train_loss,
-                              task.score_name: score if held_out else None, "lr": lr,
-                              "seconds": seconds})
-            if on_event:
-                on_event(EpochEvent(seed, si, len(seeds), p.epoch, sched.epochs, train_loss,
-                                    score if held_out else math.nan,
-                                    p.best if held_out else math.nan, lr, seconds,
-                                    task.event_targets(p.best_metrics)))
-            if state_path is not None:
-                save({"seed": seed, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                      "scheduler": plateau.state_dict() if plateau is not None else {},
-                      "rng": _rng_state(gen), "epoch": p.epoch, "best": p.best,
-                      "best_epoch": p.best_epoch, "bad": p.bad, "elapsed": seconds,
-                      "history": p.history, "best_model": p.best_model,
-                      "best_metrics": p.best_metrics})
-        result = SeedResult(seed, p.best_epoch, p.epoch, p.best_metrics,
-                            float(p.best) if held_out else math.nan,
-                            time.perf_counter() - start, p.history)
-        done.append(result)
-        if not best_states or (held_out and result.score > best_states["score"]):
-            best_states = {"score": result.score, "seed": seed, "model": p.best_model,
-                           "optimizer": opt.state_dict(),
-                           "scheduler": plateau.state_dict() if plateau is not None else {},
-                           "rng": _rng_state(gen)}
-        save(None)
-    model = task.build()
-    model.load_state_dict(best_states["model"])
-    model.eval()
-    best_index = next(i for i, r in enumerate(done) if r.seed == best_states["seed"])
-    return FitResult(model, done, best_index, best_states["optimizer"], best_states["scheduler"],
-                     best_states["rng"], best_states["model"])
-
+            state["done"] = [{**d, "result": d["result"].__dict__} for d in finished.values()]
+            _save_state(state_path, state)
+            seed_state_path(state_path, seeds[index]).unlink(missing_ok=True)
+    task, _ = make(*args)
+    return _result(task, [finished[i] for i in range(len(seeds))], held_out=task.score is not None)

@@ -21,9 +21,10 @@ from emotrace.models import build_model
 from emotrace.train.loop import EpochEvent, FitResult, Schedule, Task, fit_seeds
 from emotrace.train.losses import LOSSES
 from emotrace.train.predict import predict_arrays
+from emotrace.train.workers import default_jobs
 
-__all__ = ["EpochEvent", "FitResult", "Split", "drop_modalities", "feature_groups", "schedule",
-           "score_targets", "train_seeds"]
+__all__ = ["EpochEvent", "FitResult", "Split", "drop_modalities", "feature_groups", "jobs_for",
+           "regression_task", "schedule", "score_targets", "train_seeds"]
 
 
 @dataclass
@@ -83,18 +84,16 @@ def _label_scale(ys: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std
 
 
-def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Path | None = None,
-        resume: bool = False, on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
-    """Train ``config.train.seeds`` models and keep the best on devel.
+def jobs_for(tc: TrainConfig, n: int) -> int:
+    """Worker processes for ``n`` independent jobs: ``jobs`` (0 = one per core), at most
+    ``threads`` (0 = all cores) and ``n``."""
+    cores = default_jobs()
+    return max(1, min(tc.jobs or cores, tc.threads or cores, n))
 
-    Model selection and early stopping use the mean over targets of the global devel CCC. When
-    ``devel`` is empty, each seed trains for ``epochs`` epochs and the last epoch is kept.
-    """
+
+def regression_task(config: RunConfig, train: Split, devel: Split) -> tuple[Task, Schedule]:
+    """The fit loop's task for a sequence regressor (built in each worker)."""
     tc, targets = config.train, config.data.targets
-    if not train.xs:
-        raise EmotraceError("the train partition has no recordings; a model needs training data.")
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
     windows = make_windows(train.xs, train.ys, win=config.data.win, hop=config.data.window_hop)
     loss_fn = LOSSES[tc.loss]
     d_in = train.xs[0].shape[1]
@@ -116,6 +115,21 @@ def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Pa
 
     task = Task(build, len(windows), loss, score if devel.xs else None,
                 event_targets=lambda best: {t: float(m["ccc"]) for t, m in best.items()})
-    return fit_seeds(task, schedule(tc), [tc.seed + i for i in range(tc.seeds)],
-                     state_path=state_path, resume=resume,
-                     fingerprint=config.model_dump(mode="json"), on_event=on_event)
+    return task, schedule(tc)
+
+
+def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Path | None = None,
+        resume: bool = False, on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
+    """Train ``config.train.seeds`` models (in parallel worker processes) and keep the best on
+    devel.
+
+    Model selection and early stopping use the mean over targets of the global devel CCC. When
+    ``devel`` is empty, each seed trains for ``epochs`` epochs and the last epoch is kept.
+    """
+    tc = config.train
+    if not train.xs:
+        raise EmotraceError("the train partition has no recordings; a model needs training data.")
+    seeds = [tc.seed + i for i in range(tc.seeds)]
+    return fit_seeds(regression_task, (config, train, devel), seeds,
+                     jobs=jobs_for(tc, len(seeds)), state_path=state_path, resume=resume,
+                     fingerprint=config.outcome(), on_event=on_event)

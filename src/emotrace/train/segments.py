@@ -22,8 +22,8 @@ from emotrace.data.windows import pad
 from emotrace.errors import EmotraceError
 from emotrace.metrics import classification_metrics
 from emotrace.models.classifier import SegmentClassifier
-from emotrace.train.loop import EpochEvent, FitResult, Task, fit_seeds
-from emotrace.train.regression import drop_modalities, schedule
+from emotrace.train.loop import EpochEvent, FitResult, Schedule, Task, fit_seeds
+from emotrace.train.regression import drop_modalities, jobs_for, schedule
 
 
 @dataclass
@@ -101,20 +101,11 @@ def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def train_classifier(config: RunConfig, train: Segments, devel: Segments, *, n_classes: int,
-                     on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
-    """Train ``config.train.seeds`` segment classifiers; keep the best devel macro F1.
-
-    Only segments with a known class are used. Without labelled devel segments, each seed trains
-    for ``epochs`` epochs and the last epoch is kept.
-    """
+def classifier_task(config: RunConfig, train: Segments, devel: Segments,
+                    n_classes: int) -> tuple[Task, Schedule]:
+    """The fit loop's task for a segment classifier (built in each worker)."""
     tc = config.train
     keep = np.isfinite(train.ys)
-    if not keep.any():
-        raise EmotraceError("the train partition has no segment with a class_id; a classifier "
-                            "needs labelled train segments.")
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
     xs = [x for x, k in zip(train.xs, keep, strict=True) if k]
     y_all = torch.from_numpy(train.ys[keep].astype(np.int64))
     batch_all = pad(xs, [np.zeros((len(x), 1), np.float32) for x in xs])
@@ -137,5 +128,20 @@ def train_classifier(config: RunConfig, train: Segments, devel: Segments, *, n_c
 
     task = Task(lambda: SegmentClassifier(config.model, d_in, n_classes), len(xs), loss,
                 score if dev_xs else None, score_name="devel_f1_macro")
-    return fit_seeds(task, schedule(tc), [tc.seed + i for i in range(tc.seeds)],
-                     on_event=on_event)
+    return task, schedule(tc)
+
+
+def train_classifier(config: RunConfig, train: Segments, devel: Segments, *, n_classes: int,
+                     on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
+    """Train ``config.train.seeds`` segment classifiers; keep the best devel macro F1.
+
+    Only segments with a known class are used. Without labelled devel segments, each seed trains
+    for ``epochs`` epochs and the last epoch is kept.
+    """
+    tc = config.train
+    if not np.isfinite(train.ys).any():
+        raise EmotraceError("the train partition has no segment with a class_id; a classifier "
+                            "needs labelled train segments.")
+    seeds = [tc.seed + i for i in range(tc.seeds)]
+    return fit_seeds(classifier_task, (config, train, devel, n_classes), seeds,
+                     jobs=jobs_for(tc, len(seeds)), on_event=on_event)

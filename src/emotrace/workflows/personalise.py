@@ -45,7 +45,7 @@ from emotrace.kinds.regression import inputs, write_recordings
 from emotrace.metrics import ccc as ccc_metric
 from emotrace.metrics import trace_metrics
 from emotrace.run import CONFIG, Run, load_run, run_corpus
-from emotrace.train.loop import Schedule, Task, fit_seeds
+from emotrace.train.loop import Schedule, Task, fit_task
 from emotrace.train.losses import LOSSES
 from emotrace.train.predict import predict_arrays
 
@@ -153,7 +153,7 @@ def finetune(model: torch.nn.Module, subject: SubjectData, *, seed: int, loss: s
         return _score(predict_arrays(m, devel_xs), devel), {}
 
     task = Task(lambda: copy.deepcopy(model), len(windows), step_loss, score)
-    fit = fit_seeds(task, Schedule(epochs=epochs, lr=lr, batch_size=batch_size, clip=clip,
+    fit = fit_task(task, Schedule(epochs=epochs, lr=lr, batch_size=batch_size, clip=clip,
                                    patience=patience), [seed])
     return fit.best_state, float(fit.best.score), fit.best.best_epoch
 
