@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -28,6 +28,9 @@ from emotrace.cli.common import (
 )
 from emotrace.cli.options import run_config, to_config, with_config_flags
 from emotrace.errors import EmotraceError
+
+if TYPE_CHECKING:
+    from emotrace.config import RunConfig
 
 #: options that take several values (``--features a b c``)
 MULTI = ("--features", "--target", "--per-recording")
@@ -126,7 +129,7 @@ def train(
 
 
 def train_config(config: Path | None, flags: dict, *, final: bool, from_run: Path | None,
-                 resume: bool):
+                 resume: bool) -> tuple[RunConfig, int | None]:
     """The run's config from ``--config``, the flags and (``--final --from RUN``) RUN's config,
     and the ``--epochs`` asked for before RUN's config was merged in (for ``--final``)."""
     from emotrace.config import merge, read_yaml
@@ -175,7 +178,7 @@ def print_train_result(metrics: dict, *, final: bool, as_json: bool) -> None:
 def evaluate(
     run: Annotated[Path, typer.Option("--run", help="Run folder.")],
     data: Annotated[Path, typer.Option("--data", help="Corpus folder.")],
-    partition: Annotated[str, typer.Option("--partition", help="devel or test.")] = "devel",
+    partition: Annotated[str, typer.Option("--partition", help="train, devel or test.")] = "devel",
     as_json: Json = False,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
