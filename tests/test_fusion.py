@@ -119,6 +119,16 @@ def test_out_of_fold_train_predictions(runs, corpus_template, tmp_path):
     assert all(not np.allclose(oof[k], insample[k]) for k in oof)  # other models predicted them
 
 
+def test_folds_in_parallel_give_the_same_predictions(runs, corpus_template, tmp_path):
+    """The fold models train in worker processes by default; in one process they are the same."""
+    cfg = _cfg(["audio"], ["arousal"], folds=2)
+    cfg.train.jobs = 1
+    emotrace.fit(corpus_template, out=tmp_path / "serial", config=cfg)
+    serial, parallel = (_preds(p / "predictions" / "train") for p in (tmp_path / "serial", runs["audio"]))
+    assert serial.keys() == parallel.keys()
+    assert all(np.array_equal(serial[k], parallel[k]) for k in serial)
+
+
 def test_too_many_folds_is_exit_2(corpus, tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--data", corpus, "--features", "audio", "--target",
                            "arousal", "--out", tmp_path / "r", "--folds", "5", *TINY)

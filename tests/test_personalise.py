@@ -94,8 +94,9 @@ def test_general_model_kept_unless_a_seed_beats_it(general, tmp_path, monkeypatc
         return shifted, (1.0 if better else -1.0), 1
 
     monkeypatch.setattr(P, "finetune", fake)
+    # threads=1: the fine-tunings run in this process, where the stub is patched in
     res = emotrace.personalise(run, root, out=tmp_path / "p", subject_train="5s",
-                               subject_devel="5s", seeds=3, seed=7)
+                               subject_devel="5s", seeds=3, seed=7, threads=1)
     assert calls == [7, 8, 9] * 2
     for s in res["subjects"]:
         assert s["personal"] is better and s["best_seed"] == (7 if better else None)
@@ -191,3 +192,13 @@ def test_ceap_first_video_train_second_devel(tmp_path):
         assert s["steps"] == {"train": 300, "devel": 300, "eval": 300 * (len(s["recordings"]) - 2)}
     assert res["protocol"]["step_s"] == pytest.approx(0.2)
     assert len(list((tmp_path / "p" / "predictions" / "devel").iterdir())) == 48
+
+
+def test_parallel_fine_tuning_gives_the_same_result(general, tmp_path):
+    """(subject, seed) fine-tunings in two worker processes or in this one: the same models."""
+    root, run = general
+    kw = {"subject_train": "5s", "subject_devel": "5s", "seeds": 2, "epochs": 2}
+    one = emotrace.personalise(run, root, out=tmp_path / "one", threads=1, **kw)
+    two = emotrace.personalise(run, root, out=tmp_path / "two", threads=2, **kw)
+    assert [s["seeds"] for s in one["subjects"]] == [s["seeds"] for s in two["subjects"]]
+    assert one["targets"] == two["targets"]

@@ -22,7 +22,8 @@ from emotrace.config import RunConfig
 from emotrace.errors import EmotraceError
 from emotrace.train.loop import EpochEvent
 from emotrace.train.predict import predict_arrays
-from emotrace.train.regression import Split, train_seeds
+from emotrace.train.regression import Split, jobs_for, train_seeds
+from emotrace.train.workers import run_jobs
 
 
 def subject_folds(subjects: list[str], k: int) -> list[list[str]]:
@@ -38,24 +39,36 @@ def subject_folds(subjects: list[str], k: int) -> list[list[str]]:
     return [distinct[i::k] for i in range(k)]
 
 
+def _fold_job(config: RunConfig, part: Split, devel: Split, held_xs: list[np.ndarray], *,
+              emit: Callable) -> tuple[list[np.ndarray], float]:
+    """One fold: train on ``part`` (the run's kept seed), predict the held-out recordings."""
+    result = train_seeds(config, part, devel, on_event=emit)
+    return predict_arrays(result.model, held_xs), result.best.score
+
+
 def out_of_fold(config: RunConfig, train: Split, devel: Split, subjects: list[str], *, k: int,
                 seed: int, on_event: Callable[[EpochEvent], None] | None = None,
                 ) -> tuple[list[np.ndarray], dict]:
     """Held-out predictions for every train recording (in ``train`` order) and a summary
-    ``{"folds", "seed", "seconds", "fold_devel_ccc"}``."""
+    ``{"folds", "seed", "seconds", "fold_devel_ccc"}``. The folds train in parallel worker
+    processes (``config.train.jobs``)."""
     folds = subject_folds(subjects, k)
     cfg = config.model_copy(deep=True)
     cfg.train.seeds, cfg.train.seed = 1, seed
     preds: list[np.ndarray | None] = [None] * len(train.xs)
-    start, scores = time.perf_counter(), []
-    for held in folds:
-        out = [i for i, s in enumerate(subjects) if s in held]
-        keep = [i for i, s in enumerate(subjects) if s not in held]
+    start, scores = time.perf_counter(), [0.0] * len(folds)
+    jobs, held = [], []
+    for fold in folds:
+        out = [i for i, s in enumerate(subjects) if s in fold]
+        keep = [i for i, s in enumerate(subjects) if s not in fold]
         part = Split([train.ids[i] for i in keep], [train.xs[i] for i in keep],
                      [train.ys[i] for i in keep], train.groups)
-        result = train_seeds(cfg, part, devel, on_event=on_event)
-        scores.append(result.best.score)
-        for i, p in zip(out, predict_arrays(result.model, [train.xs[i] for i in out]), strict=True):
+        jobs.append((cfg, part, devel, [train.xs[i] for i in out]))
+        held.append(out)
+    for f, (fold_preds, score) in run_jobs(_fold_job, jobs, jobs=jobs_for(cfg.train, len(jobs)),
+                                           on_event=on_event):
+        scores[f] = score
+        for i, p in zip(held[f], fold_preds, strict=True):
             preds[i] = p
     return preds, {"folds": k, "subjects": folds, "seed": seed,
                    "seconds": time.perf_counter() - start, "fold_devel_ccc": scores}  # type: ignore[return-value]

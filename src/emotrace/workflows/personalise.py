@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -48,6 +47,7 @@ from emotrace.run import CONFIG, Run, load_run, run_corpus
 from emotrace.train.loop import Schedule, Task, fit_task
 from emotrace.train.losses import LOSSES
 from emotrace.train.predict import predict_arrays
+from emotrace.train.workers import default_jobs, run_jobs
 
 TRAIN, DEVEL, EVAL = 0, 1, 2
 _UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
@@ -200,18 +200,22 @@ def _subjects(r: Run, data: Path, partition: str, *, train_s: float, devel_s: fl
     return subjects, step_s, n_train, n_devel
 
 
-def _personalise_subject(r: Run, sd: SubjectData, out: Path, *, seeds: list[int],
-                         **tune: Any) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
-    """Fine-tune ``sd``'s copies, keep the best if it beats the general model on the personal
-    devel part; the subject's row of ``metrics.json`` and the general and kept predictions."""
+def _finetune_job(model: torch.nn.Module, subject: SubjectData, seed: int, tune: dict, *,
+                  emit: Callable) -> tuple[dict, float, int]:
+    return finetune(model, subject, seed=seed, **tune)
+
+
+def _personalise_subject(r: Run, sd: SubjectData, out: Path,
+                         tries: list[tuple[int, dict, float, int]]
+                         ) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
+    """Keep the best fine-tuned copy of ``sd`` (``tries``: seed, state, score, epoch) if it
+    beats the general model on the personal devel part; the subject's row of ``metrics.json``
+    and the general and kept predictions."""
     general = r.model
     general_preds = predict_arrays(general, sd.xs)
     general_dev = _score(general_preds, sd.masked(DEVEL))
-    tries = []
     best_state, best_score, best_seed = None, general_dev, None
-    for s in seeds:
-        state, score, epoch = finetune(general, sd, seed=s, **tune)
-        tries.append({"seed": s, "devel_ccc": score, "best_epoch": epoch})
+    for s, state, score, _ in tries:
         if score > best_score:
             best_state, best_score, best_seed = state, score, s
     preds = general_preds
@@ -228,14 +232,15 @@ def _personalise_subject(r: Run, sd: SubjectData, out: Path, *, seeds: list[int]
         q = trace_metrics([y[:, j] for y in ev], [p[:, j] for p in preds])
         per_target[t] = {"general": g["ccc"], "personal": q["ccc"],
                          "gain": q["ccc"] - g["ccc"], "general_metrics": g, "personal_metrics": q}
+    seeds = [{"seed": s, "devel_ccc": score, "best_epoch": epoch} for s, _, score, epoch in tries]
     row = {
         "subject": sd.subject, "personal": best_state is not None, "best_seed": best_seed,
         "devel_general": general_dev, "devel_personal": best_score if best_seed is not None
-        else max((t["devel_ccc"] for t in tries), default=None),
+        else max((t["devel_ccc"] for t in seeds), default=None),
         "recordings": [x.id for x in sd.recs],
         "steps": {name: int(sum(int((p == code).sum()) for p in sd.parts))
                   for name, code in (("train", TRAIN), ("devel", DEVEL), ("eval", EVAL))},
-        "seeds": tries, "targets": per_target}
+        "seeds": seeds, "targets": per_target}
     return row, general_preds, preds
 
 
@@ -289,8 +294,6 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
     _check_options(partition, seeds, win, hop, epochs, patience, lr)
     train_s = parse_duration(subject_train, option="--subject-train")
     devel_s = parse_duration(subject_devel, option="--subject-devel")
-    if threads:
-        torch.set_num_threads(threads)
     out, data = Path(out), Path(data)
     if out.exists() and (out / "metrics.json").exists():
         raise EmotraceError(f"{out}: already holds a personalisation. Choose another --out.")
@@ -305,17 +308,24 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
     start = time.perf_counter()
     tune = {"loss": tc.loss, "lr": lr, "batch_size": batch_size or tc.batch_size,
             "epochs": epochs, "patience": patience, "win": win, "hop": hop, "clip": tc.clip}
+    # every (subject, seed) fine-tuning is an independent job, run in parallel processes
+    jobs = [(r.model, sd, seed + k, tune) for sd in subjects for k in range(seeds)]
+    tries: dict[str, list] = {sd.subject: [None] * seeds for sd in subjects}
+    if progress:
+        progress(0, len(jobs), "")
+    cores = default_jobs()
+    for n, (k, (state, score, epoch)) in enumerate(run_jobs(
+            _finetune_job, jobs, jobs=min(cores, threads or cores, len(jobs)))):
+        sd, s = jobs[k][1], jobs[k][2]
+        tries[sd.subject][s - seed] = (s, state, score, epoch)
+        if progress:
+            progress(n + 1, len(jobs), sd.subject)
     rows, chosen = [], {}
     (out / "models").mkdir(parents=True, exist_ok=True)
-    for n, sd in enumerate(subjects):
-        if progress:
-            progress(n, len(subjects), sd.subject)
-        row, general_preds, preds = _personalise_subject(
-            r, sd, out, seeds=[seed + k for k in range(seeds)], **tune)
+    for sd in subjects:
+        row, general_preds, preds = _personalise_subject(r, sd, out, tries[sd.subject])
         rows.append(row)
         chosen[sd.subject] = (general_preds, preds)
-    if progress:
-        progress(len(subjects), len(subjects), "")
     result = {
         "run": str(run), "data": str(data), "partition": partition,
         "protocol": {"subject_train_s": n_train * step_s, "subject_devel_s": n_devel * step_s,
