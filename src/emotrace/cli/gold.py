@@ -43,6 +43,11 @@ class DbaInit(StrEnum):
     mean = "mean"
 
 
+class LagSelect(StrEnum):
+    peak = "peak"
+    argmax = "argmax"
+
+
 class TimeUnit(StrEnum):
     auto = "auto"
     s = "s"
@@ -73,6 +78,10 @@ def gold(
     post_smooth: Annotated[str | None, typer.Option(
         "--post-smooth", help="Gold standard: W (moving average), mean:W or savgol:W[:ORDER].")] = None,
     max_lag: Annotated[float, typer.Option("--max-lag", help="RAAW: largest lag searched (s).")] = 4.0,
+    lag_select: Annotated[LagSelect, typer.Option(
+        "--lag-select", help="RAAW lags: peak = only real interior peaks; argmax = pooled "
+        "pairwise argmax (no check; follows the search limit when there is no delay).")]
+        = LagSelect.peak,
     lag_min_gain: Annotated[float, typer.Option(
         "--lag-min-gain", help="RAAW: a lag must beat zero lag (and fall off before the search "
         "boundary) by this much correlation.")] = 0.05,
@@ -106,7 +115,8 @@ def gold(
         report = gold_standard(input, dimension=dimension, out=out, method=method.value,
                                standardize=standardize.value, pre_smooth=pre_smooth,
                                post_smooth=post_smooth, max_lag_s=max_lag, warp_s=warp,
-                               min_gain=lag_min_gain, ewe_weights=ewe_weights.value,
+                               min_gain=lag_min_gain, lag_select=lag_select.value,
+                               ewe_weights=ewe_weights.value,
                                toolbox_numerics=toolbox_numerics, dba_init=dba_init.value,
                                dba_band_s=dba_band, time_unit=time_unit.value, eda=eda,
                                eda_smooth=eda_smooth, trim=trim, progress=loader(p, "gold"))

@@ -22,6 +22,7 @@ from emotrace.labels.physio import read_eda, replace_weakest
 from emotrace.labels.raters import (
     DBA_INITS,
     EWE_WEIGHTS,
+    LAG_SELECT,
     METHODS,
     Smoother,
     fuse,
@@ -62,11 +63,13 @@ def _standardise(tables: list[RaterTable], values: list[np.ndarray], how: str) -
 
 
 def _check_options(method: str, standardize: str, ewe_weights: str, dba_init: str,
-                   time_unit: str, max_lag_s: float, warp_s: float, min_gain: float) -> None:
+                   time_unit: str, max_lag_s: float, warp_s: float, min_gain: float,
+                   lag_select: str) -> None:
     for option, value, allowed in (("--method", method, METHODS), ("--standardize", standardize,
                                    STANDARDIZE), ("--ewe-weights", ewe_weights, EWE_WEIGHTS),
                                    ("--dba-init", dba_init, DBA_INITS),
-                                   ("--time-unit", time_unit, TIME_UNITS)):
+                                   ("--time-unit", time_unit, TIME_UNITS),
+                                   ("--lag-select", lag_select, LAG_SELECT)):
         if value not in allowed:
             raise EmotraceError(f"{option} {value!r}: unknown. Use one of {', '.join(allowed)}.")
     for option, value in (("--max-lag", max_lag_s), ("--warp", warp_s), ("--lag-min-gain", min_gain)):
@@ -91,13 +94,32 @@ def _rater_report(t: RaterTable, res) -> dict:
     return rec
 
 
+def _one_recording(t: RaterTable, x: np.ndarray, *, eda: Path | str | None, eda_smooth: int,
+                   fusion: dict) -> tuple[dict, np.ndarray, list[str]]:
+    """Fuse one recording (after replacing its weakest rater by EDA, if asked): its report, its
+    gold standard before post-smoothing, and its warnings."""
+    rec: dict = {"raters": t.raters, "steps": len(x), "rate_hz": round(t.rate, 6),
+                 "time_unit": t.time_unit}
+    if eda is not None:
+        path = Path(eda) / f"{t.id}.csv"
+        if not path.is_file():
+            raise located(path, "EDA file not found", fix=f"Add the EDA of recording {t.id}.")
+        x, weakest = replace_weakest(x, read_eda(path, t.timestamps), smooth=eda_smooth)
+        rec["replaced_by_eda"] = t.raters[weakest]
+    res = fuse(x, rate=t.rate, names=t.raters, **fusion)
+    rec.update(_rater_report(t, res))
+    rec["agreement"] = agreement(t.values, t.raters)
+    return rec, res.gold, res.warnings
+
+
 def gold_standard(raw: Path | str, *, dimension: str, out: Path | str, method: str = "ewe",
                   standardize: str = "none", pre_smooth: str | None = None,
                   post_smooth: str | None = None, max_lag_s: float = 4.0, warp_s: float = 1.0,
                   min_gain: float = 0.05, ewe_weights: str = "pearson",
                   toolbox_numerics: bool = False, dba_init: str = "medoid",
                   dba_band_s: float | None = None, time_unit: str = "auto",
-                  eda: Path | str | None = None, eda_smooth: int = 26, trim: bool = False,
+                  lag_select: str = "peak", eda: Path | str | None = None, eda_smooth: int = 26,
+                  trim: bool = False,
                   progress: Callable[[int, int], None] | None = None) -> dict:
     """Build the gold standard of every recording in ``raw/<dimension>/`` and write it to
     ``out/label_segments/<dimension>/<id>.csv``; returns the report that is also written to
@@ -113,7 +135,7 @@ def gold_standard(raw: Path | str, *, dimension: str, out: Path | str, method: s
             z-scores per recording and min-max scales the post-smoothed gold standard to [-1, 1].
         pre_smooth / post_smooth: :func:`~emotrace.labels.raters.parse_smoother` specs, applied
             to every rater before standardising / to the gold standard.
-        max_lag_s, warp_s, min_gain, ewe_weights, dba_init, dba_band_s: see
+        max_lag_s, warp_s, min_gain, lag_select, ewe_weights, dba_init, dba_band_s: see
             :func:`~emotrace.labels.raters.fuse`.
         toolbox_numerics: reproduce MuSe-Toolbox's numerics: its EWE rounding and CCC estimator,
             and Savitzky-Golay pre-smoothing edges by a polynomial fit.
@@ -124,7 +146,7 @@ def gold_standard(raw: Path | str, *, dimension: str, out: Path | str, method: s
             (``eda_smooth`` steps) before fusing (physiological arousal; use ``method="raaw"``).
     """
     _check_options(method, standardize, ewe_weights, dba_init, time_unit, max_lag_s, warp_s,
-                   min_gain)
+                   min_gain, lag_select)
     pre = parse_smoother(pre_smooth, option="--pre-smooth", default="savgol")
     if pre is not None and toolbox_numerics:
         pre = dataclasses.replace(pre, edges="interp")
@@ -136,9 +158,13 @@ def gold_standard(raw: Path | str, *, dimension: str, out: Path | str, method: s
     values = [pre(t.values) if pre else t.values for t in tables]
     values = _standardise(tables, values, standardize)
     out = Path(out)
+    fusion = {"method": method, "max_lag_s": max_lag_s, "warp_s": warp_s, "min_gain": min_gain,
+              "ewe_weights": ewe_weights, "toolbox": toolbox_numerics, "dba_init": dba_init,
+              "dba_band_s": dba_band_s, "lag_select": lag_select}
     report: dict = {"dimension": dimension, "method": method, "standardize": standardize,
                     "pre_smooth": pre_smooth, "post_smooth": post_smooth, "max_lag_s": max_lag_s,
-                    "warp_s": warp_s, "lag_min_gain": min_gain, "ewe_weights": ewe_weights,
+                    "warp_s": warp_s, "lag_select": lag_select, "lag_min_gain": min_gain,
+                    "ewe_weights": ewe_weights,
                     "toolbox_numerics": toolbox_numerics, "dba_init": dba_init,
                     "dba_band_s": dba_band_s, "time_unit": time_unit,
                     "eda": str(eda) if eda else None, "recordings": {}, "warnings": []}
@@ -148,26 +174,14 @@ def gold_standard(raw: Path | str, *, dimension: str, out: Path | str, method: s
             f"{len(ms)} raw file(s) have steps of 10 or more and were read as milliseconds (e.g. "
             f"{ms[0]}); pass --time-unit s if they really are seconds")
     for i, (t, x) in enumerate(zip(tables, values, strict=True)):
-        rec: dict = {"raters": t.raters, "steps": len(x), "rate_hz": round(t.rate, 6),
-                     "time_unit": t.time_unit}
         report["warnings"] += _window_notes(t.id, len(x), {"--pre-smooth": pre, "--post-smooth": post})
-        if eda is not None:
-            path = Path(eda) / f"{t.id}.csv"
-            if not path.is_file():
-                raise located(path, "EDA file not found", fix=f"Add the EDA of recording {t.id}.")
-            x, weakest = replace_weakest(x, read_eda(path, t.timestamps), smooth=eda_smooth)
-            rec["replaced_by_eda"] = t.raters[weakest]
-        res = fuse(x, method=method, rate=t.rate, max_lag_s=max_lag_s, warp_s=warp_s,
-                   min_gain=min_gain, ewe_weights=ewe_weights, toolbox=toolbox_numerics,
-                   dba_init=dba_init, dba_band_s=dba_band_s, names=t.raters)
-        gold = post(res.gold) if post else res.gold
+        rec, gold, notes = _one_recording(t, x, eda=eda, eda_smooth=eda_smooth, fusion=fusion)
+        gold = post(gold) if post else gold
         if standardize == "per-recording-minmax":
             gold = minmax(gold)
         write_labels(out / "label_segments" / dimension / f"{t.id}.csv",
                      np.rint(t.timestamps * 1000), gold)
-        rec.update(_rater_report(t, res))
-        rec["agreement"] = agreement(t.values, t.raters)
-        report["warnings"] += [f"{t.id}: {w}" for w in res.warnings]
+        report["warnings"] += [f"{t.id}: {w}" for w in notes]
         report["recordings"][t.id] = rec
         if progress is not None:
             progress(i + 1, len(tables))

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from emotrace.errors import EmotraceError
+from emotrace.metrics import ccc as _ccc
 
 METHODS = ("mean", "ewe", "raaw", "dba")
 EWE_WEIGHTS = ("pearson", "ccc")
 DBA_INITS = ("medoid", "mean")
+LAG_SELECT = ("peak", "argmax")
 
 
 @dataclass
@@ -82,12 +84,6 @@ def _ccc_toolbox(a: np.ndarray, b: np.ndarray) -> float:
     vb = ((b - mb) ** 2).sum() / (len(b) - 1)
     den = va + vb + (ma - mb) ** 2
     return round(float(np.mean((a - ma) * (b - mb)) * 2 / den), 4) if den > 0 else 0.0
-
-
-def _ccc(a: np.ndarray, b: np.ndarray) -> float:
-    from emotrace.metrics import ccc
-
-    return ccc(a, b)
 
 
 def ewe_weights(traces: np.ndarray, *, kind: str = "pearson",
@@ -228,6 +224,33 @@ def select_lags(z: np.ndarray, *, max_lag: int, min_gain: float = 0.05, rate: fl
     return steps, info, notes
 
 
+def pairwise_lags(traces: np.ndarray, *, max_lag: int) -> np.ndarray:
+    r"""Constant lag per rater (in steps) from pairwise cross-correlation, without any check
+    that a peak is real (``lag_select="argmax"``, emotrace's estimator before 2026-12).
+
+    For every pair :math:`(i, j)` and lag :math:`L \in [-K, K]`, :math:`c_{ij}(L)` is the
+    Pearson correlation of :math:`x_i(t + L)` (edge-held) with :math:`x_j(t)`; :math:`L_{ij}`
+    is its argmax and :math:`c_{ij} = \max(0, c_{ij}(L_{ij}))` its confidence. The lags solve
+    :math:`\min_l \sum_{i \ne j} c_{ij} (l_i - l_j - L_{ij})^2` (plus a tiny ridge), relative
+    to their median. It pools all pairs, so with many weakly agreeing raters it recovers real
+    delays better than :func:`select_lags`, but where there is no delay it follows the search
+    limit (a correlation still rising at the boundary is taken as the lag).
+    """
+    z = zscore(traces)
+    t, r = z.shape
+    grid = np.arange(-max_lag, max_lag + 1)
+    idx = np.clip(np.arange(t)[None] + grid[:, None], 0, t - 1)
+    xs = zscore(z[idx].reshape(-1, r)).reshape(len(grid), t, r)  # per-lag re-standardised
+    c = np.einsum("kti,tj->kij", xs, z) / t  # (lags, i, j)
+    lij = grid[c.argmax(0)]
+    w = np.clip(c.max(0), 0, None)
+    np.fill_diagonal(w, 0)
+    a = np.diag(w.sum(1) + w.sum(0)) - w - w.T + 1e-3 * np.eye(r)
+    b = (w * lij).sum(1) - (w * lij).sum(0)
+    lags = np.linalg.solve(a, b)
+    return lags - np.median(lags)
+
+
 def _tslearn():
     """tslearn, an optional dependency (``pip install 'emotrace[labels]'``)."""
     try:
@@ -270,13 +293,15 @@ def dtw_warp(trace: np.ndarray, reference: np.ndarray, *,
 
 def raaw(traces: np.ndarray, *, rate: float, max_lag_s: float = 4.0, warp_s: float = 1.0,
          iterations: int = 2, min_gain: float = 0.05, ewe: str = "pearson",
-         toolbox: bool = False, names: list[str] | None = None) -> FusionResult:
+         toolbox: bool = False, names: list[str] | None = None,
+         lag_select: str = "peak") -> FusionResult:
     r"""Rater Aligned Annotation Weighting (Stappen et al., MuSe-Toolbox, 2021), 1-D variant.
 
     1. Standardise each rater: :math:`z_r = (x_r - \mu_r)/\sigma_r` (alignment only; the output
        keeps the scale of ``traces``).
     2. A constant lag per rater where the data show one (:func:`select_lags`, search range
-       ``max_lag_s``, margin ``min_gain``); each rater is shifted by it (edge-held).
+       ``max_lag_s``, margin ``min_gain``; ``lag_select="argmax"``: :func:`pairwise_lags`
+       instead); each rater is shifted by it (edge-held).
     3. ``iterations`` times: reference :math:`g` = EWE of the shifted :math:`z`; each shifted
        rater is warped onto :math:`g` by DTW in a Sakoe-Chiba band of ``warp_s`` · rate steps
        (:func:`dtw_warp`; 0 disables this step). For 1-D traces canonical time warping reduces
@@ -288,8 +313,17 @@ def raaw(traces: np.ndarray, *, rate: float, max_lag_s: float = 4.0, warp_s: flo
     """
     max_lag = int(round(max_lag_s * rate))
     radius = int(round(warp_s * rate))
-    steps, info, notes = select_lags(zscore(traces), max_lag=max_lag, min_gain=min_gain, rate=rate,
-                                     names=names)
+    if lag_select not in LAG_SELECT:
+        raise EmotraceError(f"--lag-select {lag_select!r}: unknown. Use one of "
+                            f"{', '.join(LAG_SELECT)}.")
+    if lag_select == "argmax":
+        steps = np.rint(pairwise_lags(traces, max_lag=max(1, max_lag))).astype(np.int64)
+        info = [{"decision": "pairwise argmax (--lag-select argmax: no peak check)",
+                 "lag_s": round(float(v) / rate, 3)} for v in steps]
+        notes: list[str] = []
+    else:
+        steps, info, notes = select_lags(zscore(traces), max_lag=max_lag, min_gain=min_gain,
+                                         rate=rate, names=names)
     x, z = shift(traces, steps), shift(zscore(traces), steps)
     offsets = np.zeros(traces.shape[1])
     aligned, aligned_z = x, z
@@ -406,11 +440,12 @@ def parse_smoother(spec: str | int | None, *, option: str = "--pre-smooth",
 def fuse(traces: np.ndarray, *, method: str = "ewe", rate: float = 1.0, max_lag_s: float = 4.0,
          warp_s: float = 1.0, min_gain: float = 0.05, ewe_weights: str = "pearson",
          toolbox: bool = False, dba_init: str = "medoid", dba_band_s: float | None = None,
-         names: list[str] | None = None) -> FusionResult:
+         names: list[str] | None = None, lag_select: str = "peak") -> FusionResult:
     """Fuse ``traces`` ``(T, R)`` sampled at ``rate`` Hz with one of :data:`METHODS`.
 
     ``max_lag_s`` bounds RAAW's constant lags and ``min_gain`` is the margin a lag must beat
-    zero lag by (:func:`select_lags`); ``warp_s`` is RAAW's DTW band. ``ewe_weights``
+    zero lag by (:func:`select_lags`; ``lag_select="argmax"`` uses :func:`pairwise_lags`
+    instead); ``warp_s`` is RAAW's DTW band. ``ewe_weights``
     (``pearson`` or ``ccc``, :func:`ewe_weights`) applies to ``ewe`` and ``raaw``;
     ``toolbox=True`` reproduces MuSe-Toolbox's EWE numerics (its CCC estimator and rounding).
     ``dba_init`` and ``dba_band_s`` are DBA's start and band (:func:`dba`). ``names`` (the
@@ -441,7 +476,7 @@ def fuse(traces: np.ndarray, *, method: str = "ewe", rate: float = 1.0, max_lag_
         return _ewe(traces, kind=ewe_weights, toolbox=toolbox)
     if method == "raaw":
         return raaw(traces, rate=rate, max_lag_s=max_lag_s, warp_s=warp_s, min_gain=min_gain,
-                    ewe=ewe_weights, toolbox=toolbox, names=names)
+                    ewe=ewe_weights, toolbox=toolbox, names=names, lag_select=lag_select)
     if method == "dba":
         return dba(traces, rate=rate, band_s=dba_band_s, init=dba_init)
     raise EmotraceError(f"--method {method!r}: unknown. Use one of {', '.join(METHODS)}.")
