@@ -216,3 +216,24 @@ def test_raaw_report_explains_each_lag(capsys, raw, tmp_path):
     assert set(sel) == {"r0", "r1", "r2"}
     for d in sel.values():
         assert {"peak_lag_s", "gain", "fall", "decision", "lag_s", "dtw_offset_s"} <= set(d)
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="needs ../shared/data/muse-toolbox-examples")
+def test_the_organisers_settings_from_the_command_line(capsys, tmp_path):
+    """The command docs/usage.md gives for the organisers' published MuSe-Toolbox settings."""
+    out = tmp_path / "root"
+    code, _, err = run_cli(capsys, "gold", "--input", EXAMPLES, "--dimension", "arousal",
+                           "--method", "raaw", "--ewe-weights", "ccc", "--standardize", "all-minmax",
+                           "--pre-smooth", "savgol:5:3", "--post-smooth", "15", "--toolbox-numerics",
+                           "--out", out, "--quiet")
+    assert code == 0, err
+    rep = json.loads((out / "metadata" / "gold_arousal.json").read_text())
+    assert (rep["standardize"], rep["ewe_weights"], rep["toolbox_numerics"]) == \
+        ("all-minmax", "ccc", True)
+    from emotrace.data.csvio import read_table
+
+    ref = read_table(SHARED / "muse-toolbox-examples" / "reference" / "script" / "ctw" / "ewe" /
+                     "arousal" / "47.csv").values[:, 0]
+    got = read_table(out / "label_segments" / "arousal" / "47.csv").values[:, 0]
+    assert np.corrcoef(ref, got)[0, 1] > 0.99
