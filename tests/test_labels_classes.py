@@ -226,3 +226,103 @@ def test_out_elsewhere_warns_about_partition(capsys, seg_corpus, tmp_path):
     assert (out / "label_segments" / "valence_class" / "t0.csv").is_file()
     assert not (root / "label_segments" / "valence_class").exists()
     assert f"{out / 'metadata' / 'partition.csv'} does not exist" in " ".join(err.split())
+
+
+def test_toolbox_presets_and_pca_minmax_on_the_command_line(capsys, seg_corpus):
+    root, seg = seg_corpus
+    args = ["classes", "--data", root, "--target", "valence", "--segments", seg, "--k", "2",
+            "--pca", "2", "--quiet"]
+    code, _, err = run_cli(capsys, *args, "--features", "set_basic", "--pca-minmax")
+    assert code == 0, err
+    rep = json.loads((root / "metadata" / "classes_valence_class.json").read_text())
+    assert rep["statistics"][:3] == ["mean", "median", "std"] and len(rep["statistics"]) == 11
+    assert rep["pca_minmax"] is True
+    code, _, err = run_cli(capsys, *args, "--features", "mean,skewness,kurtosis", "--name", "vc2")
+    assert code == 0, err
+    rep = json.loads((root / "metadata" / "classes_vc2.json").read_text())
+    assert rep["statistics"] == ["mean", "skewness", "kurtosis"] and rep["pca_minmax"] is False
+    code, _, err = run_cli(capsys, *args, "--features", "mean,nonsense", "--name", "vc3")
+    assert code == 2 and "unknown statistic(s) ['nonsense']" in " ".join(err.split())
+
+
+def test_pca_minmax_uses_train_min_and_max_only():
+    rng = np.random.default_rng(4)
+    train = rng.normal(size=(40, 4))
+    model = fit_classes(train, names=["a", "b", "c", "d"], pca=2, k=3, pca_minmax=True)
+    red = model.reduce(train)
+    np.testing.assert_allclose(red.min(0), -1, atol=1e-12)
+    np.testing.assert_allclose(red.max(0), 1, atol=1e-12)
+    far = model.reduce(train * 5)  # devel/test data outside the train range stay outside
+    assert np.abs(far).max() > 1.5
+
+
+def _toolbox_layout(root: Path, values: dict[str, np.ndarray], *, header: str, scale: float,
+                    parts: dict[str, str] | None = None) -> Path:
+    """partition.csv in MuSe-Toolbox's spelling and traces with its time column."""
+    (root / "metadata").mkdir(parents=True)
+    parts = parts or {rid: "train" for rid in values}
+    (root / "metadata" / "partition.csv").write_text(
+        "id,partition\n" + "".join(f"{rid},{parts[rid]}\n" for rid in values))
+    folder = root / "label_segments" / "valence"
+    folder.mkdir(parents=True)
+    for rid, y in values.items():
+        (folder / f"{rid}.csv").write_text(f"{header},value\n" + "".join(
+            f"{i * 200 * scale:g},{v:.6f}\n" for i, v in enumerate(y)))
+    return root
+
+
+@pytest.mark.parametrize("header, scale", [("Time", 1.0), ("timestamp", 0.001)])
+def test_toolbox_partition_and_trace_files_are_accepted(capsys, seg_corpus, tmp_path, header, scale):
+    """``id,partition`` (lowercase), and traces with ``Time`` in ms or ``timestamp`` in seconds
+    give the same classes as the emotrace layout."""
+    root, seg = seg_corpus
+    args = ["--target", "valence", "--segments", seg, "--k", "2", "--peak-support", "2", "--quiet"]
+    code, _, err = run_cli(capsys, "classes", "--data", root, *args)
+    assert code == 0, err
+    values = {}
+    for f in sorted((root / "label_segments" / "valence").glob("*.csv")):
+        values[f.stem] = np.array([float(r.split(",")[1]) for r in f.read_text().splitlines()[1:]])
+    parts = {r["Id"]: r["Partition"] for r in read_csv(root / "metadata" / "partition.csv")}
+    tb = _toolbox_layout(tmp_path / "tb", {rid: values[rid] for rid in parts}, header=header,
+                         scale=scale, parts=parts)
+    code, _, err = run_cli(capsys, "classes", "--data", tb, *args)
+    assert code == 0, err
+    assert ("in seconds" in " ".join(err.split())) == (header == "timestamp")
+    a = read_csv(root / "metadata" / "classes_valence_class_segments.csv")
+    b = read_csv(tb / "metadata" / "classes_valence_class_segments.csv")
+    assert [(r["Id"], r["start"], r["class_id"]) for r in a] == \
+        [(r["Id"], r["start"], r["class_id"]) for r in b]
+    rows = read_csv(tb / "label_segments" / "valence_class" / "t0.csv")
+    assert rows[1]["timestamp"] == "200"  # written in ms
+
+
+def test_toolbox_partition_errors_name_the_line(capsys, tmp_path):
+    root = _toolbox_layout(tmp_path / "tb", {"a": np.arange(30.0), "b": np.arange(30.0)},
+                           header="Time", scale=1.0)
+    (root / "metadata" / "partition.csv").write_text("id,partition\na,train\nb,training\n")
+    code, out, err = run_cli(capsys, "classes", "--data", root, "--target", "valence", "--quiet")
+    msg = " ".join(err.split())
+    assert code == 2 and "Traceback" not in err + out
+    assert "partition.csv, line 3, column partition: unknown partition 'training' for 'b'" in msg
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (EXAMPLES / "reference").is_dir(),
+                    reason="needs ../shared/data/muse-toolbox-examples/reference")
+def test_muse_toolbox_files_as_they_are(capsys, tmp_path):
+    """The toolbox's own partition.csv (id,partition) and the gold standards it wrote (timestamp
+    in the raw files' seconds) go into `emotrace classes` unchanged."""
+    root = tmp_path / "root"
+    (root / "metadata").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "metadata" / "partition.csv", root / "metadata" / "partition.csv")
+    shutil.copytree(EXAMPLES / "reference" / "script" / "ctw" / "ewe" / "arousal",
+                    root / "label_segments" / "arousal")
+    code, _, err = run_cli(capsys, "classes", "--data", root, "--target", "arousal", "--segments",
+                           EXAMPLES / "metadata" / "segment_info", "--k", "2", "--pca", "2",
+                           "--features", "set_basic", "--peak-support", "1", "--quiet")
+    assert code == 0, err
+    assert "3 trace file(s) have timestamps in seconds" in " ".join(err.split())
+    rep = json.loads((root / "metadata" / "classes_arousal_class.json").read_text())
+    assert rep["segments"] == {"train": 25, "test": 9}
+    rows = read_csv(root / "label_segments" / "arousal_class" / "47.csv")
+    assert min(int(r["timestamp"]) for r in rows if r["segment_id"] == "3") == 32000

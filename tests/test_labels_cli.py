@@ -158,3 +158,82 @@ def test_bad_options_and_eda(capsys, raw, tmp_path):
     (eda / "a.csv").write_text("timestamp,value\n" + "".join(f"{k * 250},{k}\n" for k in range(120)))
     msg = message(*run_cli(capsys, *base, "--replace-weakest-with", eda))
     assert str(eda / "a.csv") in msg and "milliseconds" in msg
+
+
+def test_negative_max_lag_and_bad_band_are_refused(capsys, raw, tmp_path):
+    base = ["gold", "--input", raw, "--dimension", "arousal", "--out", tmp_path / "root", "--quiet"]
+    msg = message(*run_cli(capsys, *base, "--method", "raaw", "--max-lag", "-1"))
+    assert "--max-lag -1: must be a number >= 0" in msg
+    assert "--warp -0.5" in message(*run_cli(capsys, *base, "--warp", "-0.5"))
+    assert "--dba-band 0" in message(*run_cli(capsys, *base, "--method", "dba", "--dba-band", "0"))
+    assert not (tmp_path / "root" / "label_segments").exists()
+
+
+def _ms_copy(raw: Path, tmp_path: Path) -> Path:
+    """The fixture's raw files with timestamps in milliseconds."""
+    out = tmp_path / "RAW_MS" / "arousal"
+    out.mkdir(parents=True)
+    for f in (raw / "arousal").glob("*.csv"):
+        rows = f.read_text().splitlines()
+        body = [f"{round(float(r.split(',')[0]) * 1000)}," + r.split(",", 1)[1] for r in rows[1:]]
+        (out / f.name).write_text("\n".join([rows[0], *body]) + "\n")
+    return out.parent
+
+
+def test_millisecond_raw_files_are_detected(capsys, raw, tmp_path):
+    ms = _ms_copy(raw, tmp_path)
+    for unit in ("auto", "ms"):
+        out = tmp_path / f"root_{unit}"
+        code, _, err = run_cli(capsys, "gold", "--input", ms, "--dimension", "arousal",
+                               "--time-unit", unit, "--out", out, "--quiet")
+        assert code == 0, err
+        lines = (out / "label_segments" / "arousal" / "a.csv").read_text().splitlines()
+        assert lines[1].startswith("0,") and lines[2].startswith("500,")  # not 500000
+        rep = json.loads((out / "metadata" / "gold_arousal.json").read_text())
+        assert rep["recordings"]["a"]["time_unit"] == "ms" and rep["recordings"]["a"]["rate_hz"] == 2
+        assert ("read as milliseconds" in " ".join(err.split())) == (unit == "auto")
+    # seconds stay seconds
+    code, _, err = run_cli(capsys, "gold", "--input", raw, "--dimension", "arousal", "--out",
+                           tmp_path / "root_s", "--quiet")
+    assert code == 0 and "milliseconds" not in err
+
+
+def test_smoothing_window_longer_than_the_trace_warns(capsys, raw, tmp_path):
+    code, _, err = run_cli(capsys, "gold", "--input", raw, "--dimension", "arousal",
+                           "--post-smooth", "100", "--out", tmp_path / "root", "--quiet")
+    assert code == 0, err
+    assert "a: 60 steps, fewer than the --post-smooth window of 100" in " ".join(err.split())
+
+
+def test_raaw_report_explains_each_lag(capsys, raw, tmp_path):
+    out = tmp_path / "root"
+    code, _, err = run_cli(capsys, "gold", "--input", raw, "--dimension", "arousal", "--method",
+                           "raaw", "--ewe-weights", "ccc", "--out", out, "--quiet")
+    assert code == 0, err
+    rep = json.loads((out / "metadata" / "gold_arousal.json").read_text())
+    assert rep["ewe_weights"] == "ccc" and rep["lag_min_gain"] == 0.05
+    sel = rep["recordings"]["a"]["lag_selection"]
+    assert set(sel) == {"r0", "r1", "r2"}
+    for d in sel.values():
+        assert {"peak_lag_s", "gain", "fall", "decision", "lag_s", "dtw_offset_s"} <= set(d)
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="needs ../shared/data/muse-toolbox-examples")
+def test_the_organisers_settings_from_the_command_line(capsys, tmp_path):
+    """The command docs/usage.md gives for the organisers' published MuSe-Toolbox settings."""
+    out = tmp_path / "root"
+    code, _, err = run_cli(capsys, "gold", "--input", EXAMPLES, "--dimension", "arousal",
+                           "--method", "raaw", "--ewe-weights", "ccc", "--standardize", "all-minmax",
+                           "--pre-smooth", "savgol:5:3", "--post-smooth", "15", "--toolbox-numerics",
+                           "--out", out, "--quiet")
+    assert code == 0, err
+    rep = json.loads((out / "metadata" / "gold_arousal.json").read_text())
+    assert (rep["standardize"], rep["ewe_weights"], rep["toolbox_numerics"]) == \
+        ("all-minmax", "ccc", True)
+    from emotrace.data.csvio import read_table
+
+    ref = read_table(SHARED / "muse-toolbox-examples" / "reference" / "script" / "ctw" / "ewe" /
+                     "arousal" / "47.csv").values[:, 0]
+    got = read_table(out / "label_segments" / "arousal" / "47.csv").values[:, 0]
+    assert np.corrcoef(ref, got)[0, 1] > 0.99

@@ -109,3 +109,80 @@ def test_missing_tslearn_is_a_clear_error(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
     with pytest.raises(EmotraceError, match=r"emotrace\[labels\]"):
         raters._tslearn()
+
+
+def ewe_ccc_direct(x: np.ndarray) -> np.ndarray:
+    """EWE weights from each rater's mean pairwise CCC, written out pair by pair."""
+    r = x.shape[1]
+    s = np.array([np.mean([ccc(x[:, i], x[:, j]) for j in range(r) if j != i]) for i in range(r)])
+    s = np.clip(s, 0, None)
+    return s / s.sum()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ewe_ccc_weights_match_formula(seed):
+    rng = np.random.default_rng(seed)
+    base = np.cumsum(rng.normal(size=150))
+    x = base[:, None] * rng.uniform(0.2, 2, 4) + rng.normal(scale=2, size=(150, 4)) + rng.normal(size=4)
+    w, _ = ewe_weights(x, kind="ccc")
+    np.testing.assert_allclose(w, ewe_ccc_direct(x), atol=1e-12)
+    assert not np.allclose(w, ewe_weights(x)[0], atol=1e-3)  # really another weighting
+    res = fuse(x, method="ewe", ewe_weights="ccc", toolbox=True)
+    assert np.allclose(res.gold * 1000, np.round(res.gold * 1000), atol=1e-6)  # 3 decimals
+    assert np.abs(res.gold - x @ res.weights).max() <= 4 * 5e-4 + 1e-9
+
+
+def delayed(delays: list[int], *, steps: int = 400, seed: int = 3, noise: float = 0.05) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = np.convolve(rng.normal(size=steps + 40), np.ones(15) / 15, mode="same")
+    x = np.stack([base[40 - d: 40 - d + steps] for d in delays], 1)
+    return x + rng.normal(scale=noise, size=x.shape)
+
+
+def test_lag_is_taken_for_a_real_interior_peak():
+    from emotrace.labels.raters import select_lags, zscore
+
+    x = delayed([0, 0, 0, 6])  # the fourth rater reacts 6 steps later
+    steps, info, notes = select_lags(zscore(x), max_lag=12, rate=5.0)
+    assert steps.tolist() == [0, 0, 0, 4] or steps.tolist() == [0, 0, 0, 5]  # round(3/4 * 6)
+    assert info[3]["decision"] == "interior peak: shifted" and info[3]["peak_lag_s"] == 1.2
+    assert info[3]["gain"] >= 0.05 and info[3]["fall"] >= 0.05 and not notes
+    two, _, _ = select_lags(zscore(delayed([0, 6])), max_lag=12, rate=5.0)
+    assert two[1] - two[0] == 6  # two raters: the relative shift is exactly the peak
+
+
+def test_no_lag_for_a_boundary_peak_or_a_small_gain():
+    from emotrace.labels.raters import select_lags, zscore
+
+    t = np.arange(300.0)
+    rng = np.random.default_rng(0)
+    trend = np.stack([t + 30 * k + rng.normal(scale=20, size=300) for k in range(3)], 1)
+    trend[:, 2] = np.roll(trend[:, 2], 3)  # a slow ramp: correlation keeps rising with the lag
+    steps, info, notes = select_lags(zscore(trend), max_lag=4, rate=2.0, names=["a", "b", "c"])
+    assert (steps == 0).all()
+    assert any(d["decision"].startswith("peak on the search boundary") for d in info)
+    assert notes and notes[0].startswith("rater ") and "search boundary" in notes[0]
+    x = delayed([0, 0, 1])
+    steps, info, _ = select_lags(zscore(x), max_lag=10, min_gain=0.5, rate=5.0)
+    assert steps.tolist() == [0, 0, 0] and "gain over zero lag below 0.5" in info[2]["decision"]
+
+
+def test_dba_starts_from_the_medoid_and_honours_its_band():
+    x = delayed([0, 2, 4, 14], noise=0.02)
+    med = fuse(x, method="dba", rate=5.0)
+    mean = fuse(x, method="dba", rate=5.0, dba_init="mean")
+    assert med.info["init"].startswith("medoid (rater ")
+    assert med.info["sum_sq_dtw"] <= mean.info["sum_sq_dtw"] + 1e-9
+    banded = fuse(x, method="dba", rate=5.0, dba_band_s=0.4)  # 2 steps
+    assert banded.info["band_s"] == 0.4 and np.abs(banded.lags).max() <= 0.4
+    assert not np.allclose(banded.gold, med.gold)
+
+
+def test_negative_lag_and_band_are_refused():
+    from emotrace.errors import EmotraceError
+
+    x = delayed([0, 1, 2])
+    with pytest.raises(EmotraceError, match="--max-lag -1"):
+        fuse(x, method="raaw", max_lag_s=-1)
+    with pytest.raises(EmotraceError, match="--dba-band 0"):
+        fuse(x, method="dba", dba_band_s=0)

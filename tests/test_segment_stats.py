@@ -57,6 +57,22 @@ def direct(name: str, x: list[float], n: int) -> float:
         return sum(v < mean for v in x) / N
     if name == "percentage_of_reoccurring_datapoints_to_all_datapoints":
         return sum(1 for v in x if x.count(v) > 1) / N
+    if name == "rel_number_crossing_0":
+        return sum((x[i] > 0) != (x[i - 1] > 0) for i in range(1, N)) / N
+    if name == "mean_abs_change":
+        return sum(abs(x[i] - x[i - 1]) for i in range(1, N)) / (N - 1)
+    if name == "mean_change":
+        return sum(x[i] - x[i - 1] for i in range(1, N)) / (N - 1)
+    if name == "mean_sec_derivative_central":
+        return sum((x[i + 1] - 2 * x[i] + x[i - 1]) / 2 for i in range(1, N - 1)) / (N - 2)
+    if name in ("skewness", "kurtosis"):
+        import pandas as pd  # tsfresh computes both with pandas
+
+        return float(pd.Series(x).skew() if name == "skewness" else pd.Series(x).kurt())
+    if name.startswith(("first_location", "last_location")):
+        target = max(x) if name.endswith("maximum") else min(x)
+        where = [i for i, v in enumerate(x) if v == target]
+        return where[0] / N if name.startswith("first") else (where[-1] + 1) / N
     raise KeyError(name)
 
 
@@ -101,3 +117,22 @@ def test_sets_are_the_domain_lists():
              "percentage_of_reoccurring_datapoints_to_all_datapoints"}
     assert set(SETS["valence-set"]) == arousal | extra
     assert min_steps(SETS["valence-set"], peak_support=4) == 9
+
+
+def test_toolbox_presets_are_its_lists():
+    """MuSe-Toolbox's FEATURE_SETS (diarisation/feature_configs.py), spelled out."""
+    basic = ["mean", "median", "std", "percentile_5", "percentile_10", "percentile_25",
+             "percentile_33", "percentile_66", "percentile_75", "percentile_90", "percentile_95"]
+    assert SETS["set_basic"] == basic
+    assert SETS["set_change"] == ["std", "rel_energy", "rel_sum_of_changes", "rel_number_peaks",
+                                  "rel_long_strike_below_mean", "rel_long_strike_above_mean",
+                                  "rel_count_below_mean"]
+    ext = basic + ["rel_energy", "rel_sum_of_changes", "rel_number_crossing_0", "rel_number_peaks",
+                   "rel_long_strike_below_mean", "rel_long_strike_above_mean",
+                   "rel_count_below_mean", "percentage_of_reoccurring_datapoints_to_all_datapoints"]
+    assert SETS["set_ext"] == ext
+    assert SETS["set_large"] == ext[:-1] + [
+        "mean_abs_change", "mean_change", "mean_sec_derivative_central", "skewness", "kurtosis",
+        "first_location_of_maximum", "first_location_of_minimum", "last_location_of_maximum",
+        "last_location_of_minimum", "percentage_of_reoccurring_datapoints_to_all_datapoints"]
+    assert all(n in STATISTICS for names in SETS.values() for n in names)

@@ -33,9 +33,13 @@ def classes(
         "--segment-length", help="Without --segments: segments of this many seconds; "
         "0 = whole recordings.")] = 0.0,
     features: Annotated[str | None, typer.Option(
-        "--features", help="Statistic set: arousal-set or valence-set (default by target name).")]
+        "--features", help="Statistics: arousal-set, valence-set (default by target name), "
+        "MuSe-Toolbox's set_basic, set_change, set_ext, set_large, or names separated by commas.")]
         = None,
     pca: Annotated[int, typer.Option("--pca", help="PCA components; 0 = no PCA.")] = 5,
+    pca_minmax: Annotated[bool, typer.Option(
+        "--pca-minmax", help="Scale each PCA component to [-1, 1] (train min/max), as "
+        "MuSe-Toolbox does.")] = False,
     cluster: Annotated[Cluster, typer.Option("--cluster")] = Cluster.kmeans,
     k: Annotated[int, typer.Option("--k", help="Number of classes.")] = 5,
     min_class_share: Annotated[float, typer.Option(
@@ -52,6 +56,7 @@ def classes(
     with progress_bar(quiet) as p:
         rep = make_classes(data, target=target, out=out, name=name, segments=segments,
                            segment_length=segment_length, statistics=features, pca=pca,
+                           pca_minmax=pca_minmax,
                            cluster=cluster.value, k=k, min_class_share=min_class_share,
                            peak_support=peak_support, seed=seed, progress=loader(p, "statistics"))
     root = out or data

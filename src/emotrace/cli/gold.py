@@ -29,6 +29,29 @@ class Standardize(StrEnum):
     none = "none"
     per_recording = "per-recording"
     all = "all"
+    all_minmax = "all-minmax"
+    per_recording_minmax = "per-recording-minmax"
+
+
+class EweWeights(StrEnum):
+    pearson = "pearson"
+    ccc = "ccc"
+
+
+class DbaInit(StrEnum):
+    medoid = "medoid"
+    mean = "mean"
+
+
+class LagSelect(StrEnum):
+    peak = "peak"
+    argmax = "argmax"
+
+
+class TimeUnit(StrEnum):
+    auto = "auto"
+    s = "s"
+    ms = "ms"
 
 
 GoldInput = Annotated[Path | None, typer.Option(
@@ -36,6 +59,8 @@ GoldInput = Annotated[Path | None, typer.Option(
 GoldDimension = Annotated[str | None, typer.Option("--dimension", help="e.g. arousal or valence.")]
 GoldTrim = Annotated[bool, typer.Option(
     "--trim", help="Cut each recording to the rows where every rater has a value.")]
+GoldTimeUnit = Annotated[TimeUnit, typer.Option(
+    "--time-unit", help="Unit of the raw timestamps; auto = ms when the median step is >= 10.")]
 
 
 
@@ -46,14 +71,31 @@ def gold(
     out: Annotated[Path | None, typer.Option("--out", help="Corpus folder (MuSe layout) to write.")] = None,
     method: Annotated[GoldMethod, typer.Option("--method")] = GoldMethod.ewe,
     standardize: Annotated[Standardize, typer.Option(
-        "--standardize", help="z-score each rater per recording, or over all its recordings.")]
-        = Standardize.none,
+        "--standardize", help="z-score each rater per recording or over all its recordings; "
+        "*-minmax: MuSe-Toolbox compatible scaling to [-1, 1].")] = Standardize.none,
     pre_smooth: Annotated[str | None, typer.Option(
         "--pre-smooth", help="Per rater: savgol:W[:ORDER], mean:W or W (savgol).")] = None,
     post_smooth: Annotated[str | None, typer.Option(
         "--post-smooth", help="Gold standard: W (moving average), mean:W or savgol:W[:ORDER].")] = None,
-    max_lag: Annotated[float, typer.Option("--max-lag", help="RAAW/DBA: largest lag (s).")] = 4.0,
+    max_lag: Annotated[float, typer.Option("--max-lag", help="RAAW: largest lag searched (s).")] = 4.0,
+    lag_select: Annotated[LagSelect, typer.Option(
+        "--lag-select", help="RAAW lags: peak = only real interior peaks; argmax = pooled "
+        "pairwise argmax (no check; follows the search limit when there is no delay).")]
+        = LagSelect.peak,
+    lag_min_gain: Annotated[float, typer.Option(
+        "--lag-min-gain", help="RAAW: a lag must beat zero lag (and fall off before the search "
+        "boundary) by this much correlation.")] = 0.05,
     warp: Annotated[float, typer.Option("--warp", help="RAAW: DTW band (s); 0 = lags only.")] = 1.0,
+    ewe_weights: Annotated[EweWeights, typer.Option(
+        "--ewe-weights", help="EWE/RAAW weights: Pearson with the others' mean, or mean pairwise "
+        "CCC (MuSe-Toolbox).")] = EweWeights.pearson,
+    toolbox_numerics: Annotated[bool, typer.Option(
+        "--toolbox-numerics", help="Reproduce MuSe-Toolbox's EWE rounding and CCC estimator and "
+        "its Savitzky-Golay edges.")] = False,
+    dba_init: Annotated[DbaInit, typer.Option("--dba-init", help="DBA start.")] = DbaInit.medoid,
+    dba_band: Annotated[float | None, typer.Option(
+        "--dba-band", help="DBA: Sakoe-Chiba band (s); default unconstrained.")] = None,
+    time_unit: GoldTimeUnit = TimeUnit.auto,
     eda: Annotated[Path | None, typer.Option(
         "--replace-weakest-with", help="EDA folder (<id>.csv: timestamp s, value).")] = None,
     eda_smooth: Annotated[int, typer.Option("--eda-smooth", help="EDA Savitzky-Golay window.")] = 26,
@@ -72,7 +114,11 @@ def gold(
     with progress_bar(quiet) as p:
         report = gold_standard(input, dimension=dimension, out=out, method=method.value,
                                standardize=standardize.value, pre_smooth=pre_smooth,
-                               post_smooth=post_smooth, max_lag_s=max_lag, warp_s=warp, eda=eda,
+                               post_smooth=post_smooth, max_lag_s=max_lag, warp_s=warp,
+                               min_gain=lag_min_gain, lag_select=lag_select.value,
+                               ewe_weights=ewe_weights.value,
+                               toolbox_numerics=toolbox_numerics, dba_init=dba_init.value,
+                               dba_band_s=dba_band, time_unit=time_unit.value, eda=eda,
                                eda_smooth=eda_smooth, trim=trim, progress=loader(p, "gold"))
     for line in report["warnings"]:
         err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
@@ -89,6 +135,7 @@ def gold_agreement(
     dimension: GoldDimension = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     trim: GoldTrim = False,
+    time_unit: GoldTimeUnit = TimeUnit.auto,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     """Inter-rater agreement per recording and overall (mean ± std of pairwise Pearson and CCC)."""
@@ -97,7 +144,8 @@ def gold_agreement(
     if input is None or dimension is None:
         raise EmotraceError("gold agreement needs --input and --dimension.")
     with progress_bar(quiet or as_json) as p:
-        rep = agreement_report(input, dimension=dimension, trim=trim, progress=loader(p, "read"))
+        rep = agreement_report(input, dimension=dimension, trim=trim, time_unit=time_unit.value,
+                               progress=loader(p, "read"))
     if as_json:
         print(json.dumps(rep))
         return

@@ -1,31 +1,8 @@
 """Time-series statistics of a label trace segment, for building segment classes (MuSe-Sent).
 
-The statistics and their names follow the MuSe-Toolbox (``diarisation/feature_configs.py``),
-which computes them with tsfresh's feature calculators; the definitions here are the same
-formulas in NumPy (each is tested against a direct loop implementation). For a segment
-:math:`x_1 .. x_N` with mean :math:`\\bar{x}`:
-
-=================================  ================================================================
-name                               value
-=================================  ================================================================
-``mean``, ``median``, ``std``      :math:`\\bar{x}`, the median, the population std
-``percentile_P``                   ``np.quantile(x, P / 100)`` (linear interpolation)
-``rel_energy``                     :math:`\\frac{1}{N} \\sum_i x_i^2` (tsfresh ``abs_energy`` / N)
-``rel_sum_of_changes``             :math:`\\frac{1}{N} \\sum_{i>1} |x_i - x_{i-1}|`
-                                   (``absolute_sum_of_changes`` / N)
-``rel_number_peaks``               (number of i with :math:`x_i > x_{i \\pm k}` for all
-                                   :math:`k = 1..n`) / N, support n = ``peak_support``
-                                   (``number_peaks(x, n)`` / N; the toolbox uses n = 10)
-``rel_long_strike_below_mean``     longest run of consecutive :math:`x_i < \\bar{x}`, / N
-``rel_long_strike_above_mean``     longest run of consecutive :math:`x_i > \\bar{x}`, / N
-``rel_count_below_mean``           :math:`|\\{i : x_i < \\bar{x}\\}| / N`
-``percentage_of_reoccurring_``     share of the points whose value occurs more than once
-``datapoints_to_all_datapoints``   in the segment
-=================================  ================================================================
-
-Two sets, as in DOMAIN.md (MuSe-Sent 2021): ``arousal-set`` (median, std, 10/90th percentiles and
-the six relative change statistics) and ``valence-set`` (those plus the mean, the
-5/25/33/66/75/95th percentiles and the share of re-occurring values).
+The names and definitions follow MuSe-Toolbox (``diarisation/feature_configs.py``, tsfresh's
+feature calculators), written in NumPy; the table of formulas and the statistic sets are in
+docs/usage.md ("Segment classes").
 """
 
 from __future__ import annotations
@@ -79,6 +56,41 @@ def reoccurring_share(x: np.ndarray) -> float:
     return float(counts[counts > 1].sum() / len(x))
 
 
+def number_crossing(x: np.ndarray, m: float = 0.0) -> int:
+    """How often ``x`` crosses ``m``: changes between ``> m`` and ``<= m`` (tsfresh
+    ``number_crossing_m``).
+
+    >>> number_crossing(np.array([-1, 1, 2, -1, 0.]))
+    2
+    """
+    return int(np.count_nonzero(np.diff(x > m)))
+
+
+def _moment(x: np.ndarray, k: int) -> float:
+    return float(np.mean((x - x.mean()) ** k))
+
+
+def skewness(x: np.ndarray) -> float:
+    """Sample skewness with the bias correction of ``pandas.Series.skew`` (tsfresh ``skewness``);
+    0 for fewer than 3 points or a constant segment."""
+    n = len(x)
+    m2 = _moment(x, 2)
+    if n < 3 or m2 <= 0:
+        return 0.0
+    return float(np.sqrt(n * (n - 1)) / (n - 2) * _moment(x, 3) / m2**1.5)
+
+
+def kurtosis(x: np.ndarray) -> float:
+    """Sample excess kurtosis with the bias correction of ``pandas.Series.kurt`` (tsfresh
+    ``kurtosis``); 0 for fewer than 4 points or a constant segment."""
+    n = len(x)
+    m2 = _moment(x, 2)
+    if n < 4 or m2 <= 0:
+        return 0.0
+    g2 = _moment(x, 4) / m2**2 - 3
+    return float((n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * g2 + 6))
+
+
 def _q(p: float) -> Callable[[np.ndarray, int], float]:
     return lambda x, n: float(np.quantile(x, p))
 
@@ -102,18 +114,40 @@ STATISTICS: dict[str, Callable[[np.ndarray, int], float]] = {
     "rel_long_strike_above_mean": lambda x, n: _longest_run(x > x.mean()) / len(x),
     "rel_count_below_mean": lambda x, n: float((x < x.mean()).sum() / len(x)),
     "percentage_of_reoccurring_datapoints_to_all_datapoints": lambda x, n: reoccurring_share(x),
+    "rel_number_crossing_0": lambda x, n: number_crossing(x, 0.0) / len(x),
+    "mean_abs_change": lambda x, n: float(np.mean(np.abs(np.diff(x)))),
+    "mean_change": lambda x, n: float((x[-1] - x[0]) / (len(x) - 1)),
+    "mean_sec_derivative_central": lambda x, n: float((x[-1] - x[-2] - x[1] + x[0])
+                                                      / (2 * (len(x) - 2))) if len(x) > 2 else 0.0,
+    "skewness": lambda x, n: skewness(x),
+    "kurtosis": lambda x, n: kurtosis(x),
+    "first_location_of_maximum": lambda x, n: float(np.argmax(x) / len(x)),
+    "first_location_of_minimum": lambda x, n: float(np.argmin(x) / len(x)),
+    "last_location_of_maximum": lambda x, n: float(1.0 - np.argmax(x[::-1]) / len(x)),
+    "last_location_of_minimum": lambda x, n: float(1.0 - np.argmin(x[::-1]) / len(x)),
 }
 
 _CHANGE = ["rel_energy", "rel_sum_of_changes", "rel_number_peaks", "rel_long_strike_below_mean",
            "rel_long_strike_above_mean", "rel_count_below_mean"]
 
-#: the statistic sets of DOMAIN.md (MuSe-Sent): arousal, and valence with location statistics
+_BASIC = ["mean", "median", "std", "percentile_5", "percentile_10", "percentile_25", "percentile_33",
+          "percentile_66", "percentile_75", "percentile_90", "percentile_95"]
+_REOCCUR = "percentage_of_reoccurring_datapoints_to_all_datapoints"
+
+#: the MuSe-Sent sets (Stappen et al., MuSe 2021 challenge paper): arousal, and valence with
+#: location statistics; and MuSe-Toolbox's presets (``FEATURE_SETS`` in its
+#: ``diarisation/feature_configs.py``) under their own names
 SETS: dict[str, list[str]] = {
     "arousal-set": ["median", "std", "percentile_10", "percentile_90", *_CHANGE],
-    "valence-set": ["mean", "median", "std", "percentile_5", "percentile_10", "percentile_25",
-                    "percentile_33", "percentile_66", "percentile_75", "percentile_90",
-                    "percentile_95", *_CHANGE,
-                    "percentage_of_reoccurring_datapoints_to_all_datapoints"],
+    "valence-set": [*_BASIC, *_CHANGE, _REOCCUR],
+    "set_basic": list(_BASIC),
+    "set_change": ["std", *_CHANGE],
+    "set_ext": [*_BASIC, "rel_energy", "rel_sum_of_changes", "rel_number_crossing_0",
+                *_CHANGE[2:], _REOCCUR],
+    "set_large": [*_BASIC, "rel_energy", "rel_sum_of_changes", "rel_number_crossing_0",
+                  *_CHANGE[2:], "mean_abs_change", "mean_change", "mean_sec_derivative_central",
+                  "skewness", "kurtosis", "first_location_of_maximum", "first_location_of_minimum",
+                  "last_location_of_maximum", "last_location_of_minimum", _REOCCUR],
 }
 
 
