@@ -33,17 +33,21 @@ def test_ceap_raters_shape(raters):
 # only identifiable when the raters agree; benchmarks/gold_alignment.py reports every video
 @pytest.mark.parametrize("key", [("V5", "arousal"), ("V7", "arousal")])
 def test_raaw_recovers_known_delays_on_real_traces(raters, key):
+    """With the highest lagged correlation per rater (``lag_select="argmax"``): the default
+    takes a lag only for a real interior peak, which the 0-4 s delays here (4 s is the search
+    limit) often do not give; docs/benchmarks.md compares both rules."""
     _, _, x = raters[key]
     rng = np.random.default_rng(0)
     delays = rng.integers(0, 21, x.shape[1])  # 0-4 s at 5 Hz
     shifted = shift(x, -delays)  # rater r reacts delays[r] steps later
     ewe0 = fuse(zscore(x), method="ewe").gold  # the gold standard without the delays
-    before = fuse(x, method="raaw", rate=5.0)
-    after = fuse(shifted, method="raaw", rate=5.0)
+    before = fuse(x, method="raaw", rate=5.0, lag_select="argmax")
+    after = fuse(shifted, method="raaw", rate=5.0, lag_select="argmax")
     err = after.lags - before.lags - delays / 5.0
     err -= np.median(err)
     chance = np.abs(delays / 5.0 - np.median(delays / 5.0)).mean()  # error of "no delay"
     assert np.abs(err).mean() < 0.8 * chance, (np.abs(err).mean(), chance)
-    r_raaw = np.corrcoef(fuse(zscore(shifted), method="raaw", rate=5.0).gold, ewe0)[0, 1]
+    r_raaw = np.corrcoef(fuse(zscore(shifted), method="raaw", rate=5.0, lag_select="argmax").gold,
+                         ewe0)[0, 1]
     r_mean = np.corrcoef(zscore(shifted).mean(1), ewe0)[0, 1]
     assert r_raaw > r_mean
