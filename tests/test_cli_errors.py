@@ -483,6 +483,20 @@ def test_export_out_is_a_folder(capsys, tiny_run, tmp_path):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize("args", [
+    ("data", "prepare", "synthetic", "--out", "{out}"),
+    ("personalise", "--run", "{run}", "--data", "{corpus}", "--out", "{out}", "--subject-train",
+     "2s", "--subject-devel", "2s", "--epochs", "1", "--seeds", "1"),
+], ids=["data prepare", "personalise"])
+def test_out_is_a_file_where_a_folder_is_written(capsys, corpus, tiny_run, tmp_path, args):
+    out = tmp_path / "notes.txt"
+    out.write_text("keep me")
+    msg = bad(capsys, *(a.format(out=out, run=tiny_run, corpus=corpus) for a in args), "--quiet",
+              names=(out, "is a file, where a folder is needed", "move the file away"))
+    assert "Not a directory" not in msg
+    assert out.read_text() == "keep me"
+
+
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 def test_unknown_partition_option(capsys, corpus, tiny_run, command):
     args = [command, "--run", tiny_run, "--data", corpus, "--partition", "validation", "--quiet"]

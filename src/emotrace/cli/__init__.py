@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -88,14 +89,30 @@ def main(argv: list[str] | None = None) -> None:
             raise
         if e.filename is None:
             _internal(e)
-        # a path the user gave cannot be read or written
-        err.print(f"[bold red]error:[/] {e.filename}: {e.strerror or e}. Check the path and its "
-                  f"permissions.", highlight=False, soft_wrap=True)
+        blocker = _file_in_the_way(e)
+        if blocker is not None:  # e.g. --out names a file where a folder is written
+            inside = "" if blocker == Path(e.filename) else f" (to write {e.filename})"
+            msg = (f"{blocker}: is a file, where a folder is needed{inside}. Pass another path, "
+                   f"or move the file away.")
+        else:  # a path the user gave cannot be read or written
+            msg = f"{e.filename}: {e.strerror or e}. Check the path and its permissions."
+        err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as e:  # noqa: BLE001
         if debug:
             raise
         _internal(e)
+
+
+def _file_in_the_way(e: OSError) -> Path | None:
+    """The file that stands where a folder on ``e.filename``'s path is needed (the path itself
+    or one of its parents), when that is what went wrong."""
+    if not isinstance(e, NotADirectoryError | FileExistsError):
+        return None
+    for p in (Path(e.filename), *Path(e.filename).parents):
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
 
 
 def _internal(e: Exception) -> None:
