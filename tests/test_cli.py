@@ -143,6 +143,28 @@ def test_evaluate_prints_a_table_on_a_terminal(flow):
     assert json.loads(out) == result
 
 
+def test_train_prints_a_table_on_a_terminal(flow, tmp_path):
+    corpus, _ = flow
+    run = tmp_path / "run"
+    code, out, err = in_terminal("train", "--data", corpus, "--features", "audio", "--target",
+                                 "arousal", "--out", run, *TINY)
+    assert code == 0, err
+    devel = json.loads((run / "metrics.json").read_text())["devel"]
+    assert "{" not in out and "{" not in err
+    row = next(line for line in out.splitlines() if "arousal" in line)
+    assert f"{devel['ccc']:.4f}" in row and f"{devel['rmse']:.4f}" in row
+    assert "best seed 0" in out
+
+
+def test_devel_of_names_a_single_target():
+    from emotrace.cli.common import devel_of
+
+    assert devel_of({"target": "arousal", "devel": {"ccc": 0.5}}) == {"target": "arousal",
+                                                                      "ccc": 0.5}
+    several = {"arousal": {"ccc": 0.5}, "valence": {"ccc": 0.25}}
+    assert devel_of({"target": ["arousal", "valence"], "devel": several}) == several
+
+
 def test_train_json_flag(capsys, flow, tmp_path):
     corpus, _ = flow
     run = tmp_path / "run"

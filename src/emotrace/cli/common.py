@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Annotated
@@ -19,6 +20,9 @@ from rich.table import Table
 from emotrace.errors import EmotraceError
 
 err = Console(stderr=True)
+#: the arguments of the running command (set by :func:`emotrace.cli.main`), for messages that
+#: repeat it, such as the ``--resume`` command after Ctrl-C
+INVOCATION: list[str] = []
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")]
@@ -100,23 +104,58 @@ def epoch_info(event, score: str = "ccc") -> str:
 
 
 def epoch_progress(p, *, label: str = "seed", info: Callable | None = None) -> Callable:
-    """An ``on_event`` callback for training: one progress task per seed, advanced per epoch.
+    """An ``on_event`` callback for training: a bar per seed that moves within each epoch (all
+    seeds that train in parallel at once), and, with several seeds, a bar for the whole command
+    with the time left: an upper bound from the epochs that may still run (every seed's
+    maximum, lowered by early stopping as it comes closer) at the speed so far.
 
-    ``info(event)`` gives the text beside the bar (default: :func:`epoch_info`).
+    ``info(event)`` gives the text beside a seed's bar (default: :func:`epoch_info`).
     """
-    task = None
+    tasks: dict[int, object] = {}
+    done: dict[int, float] = {}  # per seed: epochs done (fractional within an epoch)
+    last: dict[int, int] = {}  # per seed: the last epoch it can reach
+    overall, start = None, time.monotonic()
 
     def on_event(e) -> None:
-        nonlocal task
+        nonlocal overall
         if p is None:
             return
-        desc = f"{label} {e.seed} ({e.seed_index + 1}/{e.n_seeds})"
-        if task is None or p.tasks[task].description != desc:
-            task = p.add_task(desc, total=e.max_epochs, info="")
-        text = info(e) if info else epoch_info(e)
-        p.update(task, completed=e.epoch, info=text)
+        if overall is None and e.n_seeds > 1:
+            overall = p.add_task(f"all {e.n_seeds} {label}s", total=e.n_seeds * e.max_epochs,
+                                 info="")
+        if e.seed not in tasks:
+            tasks[e.seed] = p.add_task(f"{label} {e.seed} ({e.seed_index + 1}/{e.n_seeds})",
+                                       total=e.max_epochs, info="")
+            last[e.seed] = e.max_epochs
+        if hasattr(e, "train_loss"):  # an epoch ended (EpochEvent; not imported: torch)
+            done[e.seed] = e.epoch
+            last[e.seed] = e.last_epoch or e.max_epochs
+            p.update(tasks[e.seed], completed=e.epoch, total=last[e.seed],
+                     info=info(e) if info else epoch_info(e))
+        else:  # within an epoch: the bar moves by the share of training items done
+            done[e.seed] = e.epoch - 1 + e.done / max(e.total, 1)
+            p.update(tasks[e.seed], completed=done[e.seed])
+        if overall is not None:
+            completed = sum(done.values())
+            total = sum(last.values()) + (e.n_seeds - len(last)) * e.max_epochs
+            p.update(overall, completed=completed, total=total,
+                     info=eta(completed, total, time.monotonic() - start))
 
     return on_event
+
+
+def eta(done: float, total: float, seconds: float) -> str:
+    """The time left at the speed so far, as an upper bound.
+
+    >>> eta(10, 40, 60.0)
+    'eta ≤ 3:00'
+    >>> eta(0, 40, 5.0)
+    ''
+    """
+    if done <= 0:
+        return ""
+    m, s = divmod(round((total - done) * seconds / done), 60)
+    return f"eta ≤ {m}:{s:02d}"
 
 
 def stdout_is_terminal() -> bool:
@@ -130,6 +169,15 @@ def print_metrics(result: dict, *, title: str, as_json: bool) -> None:
         print(json.dumps(result))
         return
     Console().print(metrics_table(result, title=title))
+
+
+def devel_of(metrics: dict) -> dict:
+    """The devel metrics of a ``metrics.json``, named by target for :func:`metrics_table` (one
+    target's metrics are stored without its name)."""
+    devel = metrics.get("devel") or {}
+    if isinstance(metrics.get("target"), str):
+        return {"target": metrics["target"], **devel}
+    return devel
 
 
 def metrics_table(result: dict, *, title: str) -> Table:

@@ -17,6 +17,7 @@ from emotrace.cli.common import (
     Json,
     Quiet,
     check_partition,
+    devel_of,
     epoch_info,
     epoch_progress,
     err,
@@ -115,17 +116,40 @@ def train(
     cfg, explicit_epochs = train_config(config, flags, final=final, from_run=from_run,
                                         resume=resume)
     score = "f1" if cfg.train.task == "classification" else "ccc"
-    with progress_bar(quiet) as p:
-        on_event = epoch_progress(p, info=lambda e: epoch_info(e, score))
-        if final:
-            metrics = emotrace.fit_final(data, out=out, config=cfg, run=from_run,
-                                         epochs=explicit_epochs, on_event=on_event,
-                                         on_load=loader(p, "load"))
-        else:
-            metrics = emotrace.fit(data, out=out, config=cfg, resume=resume, on_event=on_event,
-                                   on_load=loader(p, "load"))
+    try:
+        with progress_bar(quiet) as p:
+            on_event = epoch_progress(p, info=lambda e: epoch_info(e, score))
+            if final:
+                metrics = emotrace.fit_final(data, out=out, config=cfg, run=from_run,
+                                             epochs=explicit_epochs, on_event=on_event,
+                                             on_load=loader(p, "load"))
+            else:
+                metrics = emotrace.fit(data, out=out, config=cfg, resume=resume,
+                                       on_event=on_event, on_load=loader(p, "load"))
+    except KeyboardInterrupt:
+        err.print(interrupted(out, [cfg.train.seed + i for i in range(cfg.train.seeds)]),
+                  highlight=False, soft_wrap=True)
+        raise
     warn(metrics["warnings"])
     print_train_result(metrics, final=final, as_json=as_json)
+
+
+def interrupted(out: Path, seeds: list[int]) -> str:
+    """One line for Ctrl-C: where the run stands and the command that continues it."""
+    import shlex
+
+    from emotrace.cli.common import INVOCATION
+    from emotrace.run import STATE
+    from emotrace.train.loop import interrupted_progress
+
+    start = shlex.join(["emotrace", *[a for a in INVOCATION if a != "--resume"]])
+    again = f"{start} --resume"
+    if not (out / STATE).exists():
+        return f"interrupted before training started; nothing to resume. Start again: {start}"
+    finished, epochs = interrupted_progress(out / STATE, seeds)
+    where = ", ".join([f"seed {s} done" for s in finished] +
+                      [f"seed {s} at epoch {n}" for s, n in sorted(epochs.items())]) or "no epoch done"
+    return f"interrupted: {out} keeps {where}. Continue with: {again}"
 
 
 def train_config(config: Path | None, flags: dict, *, final: bool, from_run: Path | None,
@@ -172,7 +196,7 @@ def print_train_result(metrics: dict, *, final: bool, as_json: bool) -> None:
         err.print(f"devel: {json.dumps(metrics['devel'])}  {where}", highlight=False,
                   soft_wrap=True)
         return
-    print_metrics(metrics["devel"], title=f"devel {where}", as_json=False)
+    print_metrics(devel_of(metrics), title=f"devel {where}", as_json=False)
 
 
 def evaluate(

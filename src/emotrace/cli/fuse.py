@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from emotrace.cli.common import Debug, Quiet, epoch_progress, err, progress_bar
+from emotrace.cli.common import (
+    Debug,
+    Quiet,
+    devel_of,
+    epoch_progress,
+    err,
+    print_metrics,
+    progress_bar,
+    stdout_is_terminal,
+)
 from emotrace.config import FuseConfig
 from emotrace.errors import EmotraceError
 
@@ -76,9 +85,13 @@ def fuse(
         on_event = epoch_progress(p, label="fusion seed")
         metrics = emotrace.fuse(runs, data=data, out=out, method=method, difficulty=difficulty,
                                 config=cfg, on_event=on_event)
-    err.print(f"devel: {json.dumps(metrics['devel'])}  ({metrics['method']} fusion of "
-              f"{len(runs)} runs, {metrics['train_predictions']} train predictions, "
-              f"{metrics['wall_seconds']:.1f} s)", highlight=False)
+    where = (f"({metrics['method']} fusion of {len(runs)} runs, "
+             f"{metrics['train_predictions']} train predictions, {metrics['wall_seconds']:.1f} s)")
+    if stdout_is_terminal():  # a table, as train prints; piped: the JSON line as before
+        print_metrics(devel_of(metrics), title=f"devel {where}", as_json=False)
+    else:
+        err.print(f"devel: {json.dumps(metrics['devel'])}  {where}", highlight=False,
+                  soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
