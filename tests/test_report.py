@@ -235,6 +235,9 @@ def test_differing_options():
     assert differing_options([a, b]) == ["data.features=audio model.hidden=8",
                                          "data.features=audio,video model.hidden=16"]
     assert differing_options([a]) == ["—"]
+    # how many cores or processes a run used does not change its result: not an option here
+    c = {**a, "train": {"threads": 2, "jobs": 2}}
+    assert differing_options([a, c]) == ["—", "—"]
     assert differing_options([a, a]) == ["—", "—"]
     fused = {"fusion": {"method": "mean", "runs": ["x", "y"]}}
     assert differing_options([a, fused])[1] == ("data.features=— data.win=— fusion.method=mean "

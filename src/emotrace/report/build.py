@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from emotrace._version import __version__
+from emotrace.config import EXECUTION
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path, write_text
 from emotrace.metrics import classification_metrics, trace_metrics
@@ -142,15 +143,16 @@ def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
-#: config keys the metrics table shows in its own columns
-_SHOWN = {"data.targets"}
+#: config keys left out of "options that differ": the targets have their own column, and the
+#: execution options (cores, processes) do not change a run's result
+_NOT_OPTIONS = {"data.targets", *(f"train.{k}" for k in EXECUTION)}
 
 
 def differing_options(configs: list[dict]) -> list[str]:
     """Per run, ``key=value`` of each config option whose value differs between the runs
     (``"—"`` for every run when there is only one, or none differs)."""
     flat = [_flatten(c) for c in configs]
-    keys = sorted({k for f in flat for k in f} - _SHOWN)
+    keys = sorted({k for f in flat for k in f} - _NOT_OPTIONS)
     varied = [k for k in keys if len({repr(f.get(k, "—")) for f in flat}) > 1]
 
     def show(v) -> str:

@@ -17,7 +17,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; 
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
 th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; }
-th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+th { background: #f3f3f3; } td.l, th.l, td:last-child, th:last-child { text-align: left; }
 figure { margin: 1em 0; } figcaption { font-size: .85em; color: #555; }
 img { max-width: 100%; } .note { color: #8a5a00; } footer { color: #777; font-size: .8em; }
 """
