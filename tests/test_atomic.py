@@ -190,6 +190,39 @@ def test_ctrl_c_in_the_cli_exits_130_without_traceback(capsys, corpus, tmp_path,
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.yaml"]
 
 
+def test_ctrl_c_mid_training_says_where_and_how_to_resume(capsys, corpus, tmp_path, monkeypatch):
+    """Ctrl-C prints one line with the run's progress and the exact command that continues it;
+    that command finishes the run."""
+    import shlex
+
+    import emotrace.cli.core as core
+
+    real = core.epoch_progress
+
+    def stopping(p, **kw):
+        def on_event(e):
+            if getattr(e, "train_loss", None) is not None and e.epoch == 2:
+                raise KeyboardInterrupt
+
+        return on_event
+
+    monkeypatch.setattr(core, "epoch_progress", stopping)
+    args = ["train", "--data", str(corpus), "--features", "audio", "--target", "arousal",
+            "--out", str(tmp_path / "run"), "--epochs", "3", "--seeds", "1", "--hidden", "8",
+            "--quiet"]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 130 and "Traceback" not in err
+    lines = [x for x in err.splitlines() if x.strip()]
+    # the event of epoch 2 comes before its state is saved: epoch 1 is what the folder keeps
+    assert len(lines) == 1 and "seed 0 at epoch 1" in lines[0], err
+    command = lines[0].split("Continue with: ")[1]
+    assert shlex.split(command) == ["emotrace", *args, "--resume"]
+    monkeypatch.setattr(core, "epoch_progress", real)
+    code, _, err = run_cli(capsys, *shlex.split(command)[1:])
+    assert code == 0, err
+    assert load_run(tmp_path / "run").metrics["epochs"] == 3
+
+
 # ---------------------------------------------------------------------------------------------
 # SIGKILL of a real `python -m emotrace train`
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from emotrace.api import evaluate, fit
 from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from emotrace.datasets import synthetic
+from emotrace.train.loop import EpochEvent
 
 DEMO_CONFIG = RunConfig(
     data=DataConfig(features=["audio", "video", "physio"], targets=["arousal", "valence"],
@@ -29,7 +30,7 @@ def run_demo(out: Path | str | None = None, *, progress=None) -> list[dict]:
         if progress is not None else None
 
     def on_event(e) -> None:
-        if progress is not None:
+        if progress is not None and isinstance(e, EpochEvent):
             progress.update(task, completed=e.epoch, info=f"devel ccc {e.devel_score:.3f}")
 
     fit(corpus_dir, out=run_dir, config=DEMO_CONFIG, on_event=on_event)

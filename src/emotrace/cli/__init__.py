@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from emotrace.cli.common import err
+from emotrace.cli.common import INVOCATION, err
 from emotrace.errors import EmotraceError
 
 #: the command modules, in the order ``emotrace --help`` lists them
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     Usage errors (unknown option, bad value) are reported by typer itself, also with exit code 2.
     """
     args = expand_multi(list(sys.argv[1:] if argv is None else argv))
+    INVOCATION[:] = args
     debug = "--debug" in args
     try:
         app(args=args, prog_name="emotrace")

@@ -54,7 +54,8 @@ def fuse(
     seed: Annotated[int | None, typer.Option(
         "--seed", help=f"First seed (rnn, weighted).  [default: {_TRAIN.seed}]")] = None,
     threads: Annotated[int | None, typer.Option(
-        "--threads", help=f"torch CPU threads; 0 = all cores.  [default: {_TRAIN.threads}]")] = None,
+        "--threads", help=f"CPU cores to use: the fusion seeds run as parallel jobs of one "
+        f"thread each (results do not depend on it); 0 = all.  [default: {_TRAIN.threads}]")] = None,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     """Fuse the predictions of several runs.

@@ -31,7 +31,9 @@ def personalise(
     epochs: Annotated[int, typer.Option("--epochs", help="Maximum fine-tuning epochs.")] = 20,
     patience: Annotated[int, typer.Option("--patience", help="Epochs without subject-devel gain.")] = 5,
     lr: Annotated[float, typer.Option("--lr", help="Fine-tuning learning rate.")] = 1e-3,
-    threads: Annotated[int, typer.Option("--threads", help="torch CPU threads; 0 = all.")] = 0,
+    threads: Annotated[int, typer.Option("--threads", help=(
+        "CPU cores to use: the fine-tunings run as parallel jobs of one thread each (results "
+        "do not depend on it); 0 = all."))] = 0,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     """Fine-tune a run per subject.

@@ -79,6 +79,23 @@ class EpochEvent:
     lr: float
     seconds: float  # wall-clock since this seed started
     best_targets: dict[str, float] = field(default_factory=dict)  # target -> devel CCC at the best epoch
+    last_epoch: int = 0  # the last epoch this seed can reach (early stopping may end it sooner)
+
+
+@dataclass
+class BatchEvent:
+    """Progress within an epoch (sent at most every :data:`BATCH_EVENT_SECONDS`)."""
+
+    seed: int
+    seed_index: int
+    n_seeds: int
+    epoch: int  # the epoch under way (1-based)
+    max_epochs: int
+    done: int  # training items of this epoch done so far
+    total: int
+
+
+BATCH_EVENT_SECONDS = 0.5
 
 
 @dataclass
@@ -145,9 +162,11 @@ class _Progress:
 
 
 def _epoch(model: nn.Module, task: Task, sched: Schedule, opt: torch.optim.Optimizer,
-           gen: torch.Generator) -> float:
-    """One pass over the training items; the item-weighted mean loss."""
+           gen: torch.Generator, on_batch: Callable[[int, int], None] | None = None) -> float:
+    """One pass over the training items; the item-weighted mean loss. ``on_batch(done, total)``
+    is called at most every :data:`BATCH_EVENT_SECONDS`."""
     model.train()
+    last = time.perf_counter()
     order = (torch.randperm(task.n_items, generator=gen) if sched.shuffle
              else torch.arange(task.n_items))
     total, count = 0.0, 0
@@ -161,6 +180,9 @@ def _epoch(model: nn.Module, task: Task, sched: Schedule, opt: torch.optim.Optim
         opt.step()
         total += loss.item() * len(idx)
         count += len(idx)
+        if on_batch is not None and time.perf_counter() - last >= BATCH_EVENT_SECONDS:
+            last = time.perf_counter()
+            on_batch(count, task.n_items)
     return total / max(count, 1)
 
 
@@ -203,7 +225,11 @@ def fit_seed(task: Task, sched: Schedule, seed: int, *, seed_index: int = 0, n_s
     model, opt, plateau, gen, p = _start_seed(task, sched, seed, saved)
     start = time.perf_counter() - p.elapsed
     while p.epoch < sched.epochs and (sched.patience is None or p.bad < sched.patience):
-        train_loss = _epoch(model, task, sched, opt, gen)
+        on_batch = None
+        if on_event:
+            def on_batch(done: int, total: int, epoch: int = p.epoch + 1) -> None:
+                on_event(BatchEvent(seed, seed_index, n_seeds, epoch, sched.epochs, done, total))
+        train_loss = _epoch(model, task, sched, opt, gen, on_batch)
         p.epoch += 1
         score, metrics = task.score(model) if held_out else (float(p.epoch), {})
         if plateau is not None:
@@ -222,7 +248,8 @@ def fit_seed(task: Task, sched: Schedule, seed: int, *, seed_index: int = 0, n_s
             on_event(EpochEvent(seed, seed_index, n_seeds, p.epoch, sched.epochs, train_loss,
                                 score if held_out else math.nan,
                                 p.best if held_out else math.nan, lr, seconds,
-                                task.event_targets(p.best_metrics)))
+                                task.event_targets(p.best_metrics),
+                                _last_epoch(sched, p, held_out)))
         if state_path is not None:
             _save_state(state_path, {
                 "format": STATE_FORMAT, "config": fingerprint or {}, "model": model.state_dict(),
@@ -238,6 +265,32 @@ def fit_seed(task: Task, sched: Schedule, seed: int, *, seed_index: int = 0, n_s
     return {"result": result, "model": p.best_model, "optimizer": opt.state_dict(),
             "scheduler": plateau.state_dict() if plateau is not None else {},
             "rng": _rng_state(gen)}
+
+
+def _last_epoch(sched: Schedule, p: _Progress, held_out: bool) -> int:
+    """The last epoch a seed can reach from here: ``epochs``, or sooner by early stopping."""
+    if not held_out or sched.patience is None:
+        return sched.epochs
+    return min(sched.epochs, p.epoch + sched.patience - p.bad)
+
+
+def interrupted_progress(state_path: Path, seeds: list[int]) -> tuple[list[int], dict[int, int]]:
+    """Where an interrupted run stands: its finished seeds, and the epochs done of the others
+    (from the resume files; unreadable files count as not started)."""
+    finished: list[int] = []
+    try:
+        finished = sorted(seeds[d["index"]] for d in torch.load(state_path, weights_only=True)["done"])
+    except Exception:  # noqa: BLE001 - only a description for the user
+        pass
+    epochs = {}
+    for s in seeds:
+        path = seed_state_path(state_path, s)
+        if s not in finished and path.exists():
+            try:
+                epochs[s] = int(torch.load(path, weights_only=True)["epoch"])
+            except Exception:  # noqa: BLE001
+                pass
+    return finished, epochs
 
 
 def fit_task(task: Task, sched: Schedule, seeds: list[int],

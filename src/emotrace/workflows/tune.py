@@ -23,6 +23,7 @@ import yaml
 from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig, merge, read_yaml
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_json, write_text
+from emotrace.train.loop import EpochEvent
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 #: distribution name -> number of arguments (None = a list of values)
@@ -241,6 +242,8 @@ def _trial(values: dict, *, ctx: dict) -> None:
     best: dict[int, float] = {}
 
     def on_event(e) -> None:
+        if not isinstance(e, EpochEvent):  # progress within an epoch
+            return
         score = _rank_score(e.best_targets, ctx["rank_by"]) if e.best_targets else e.best_score
         best[e.seed_index] = score if np.isfinite(score) else -1.0
         result = {"score": float(np.mean(list(best.values()))), "seed_index": e.seed_index,
