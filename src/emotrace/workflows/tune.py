@@ -438,7 +438,13 @@ def tune(data: Path | str, *, space: Path | str | Space, out: Path | str,
         import ray
 
         ray.shutdown()
-    seconds = time.perf_counter() - start
+    return _finish(out, sp, rows, search=search, asha=asha, data=data,
+                   seconds=time.perf_counter() - start)
+
+
+def _finish(out: Path, sp: Space, rows: list[dict], *, search: str, asha: bool, data: Path,
+            seconds: float) -> dict:
+    """The ranked results: ``results.json``, ``results.csv`` and the best trial's ``best.yaml``."""
     finished = [r for r in rows if r["status"] == "finished"]
     result = {"search": search, "asha": asha, "space": str(sp.source), "data": str(data),
               "trials": rows, "seconds": seconds, "n_trials": len(rows),
