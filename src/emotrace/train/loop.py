@@ -29,6 +29,7 @@ from torch import nn
 
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path
+from emotrace.train.workers import one_thread, run_jobs
 
 STATE_FORMAT = "emotrace-train-state-2"
 
@@ -297,8 +298,6 @@ def fit_task(task: Task, sched: Schedule, seeds: list[int],
              on_event: Callable[[EpochEvent], None] | None = None) -> FitResult:
     """:func:`fit_seed` for each seed in this process (a task built of closures, not resumable);
     the best seed is kept."""
-    from emotrace.train.workers import one_thread
-
     with one_thread():
         runs = [fit_seed(task, sched, s, seed_index=i, n_seeds=len(seeds), on_event=on_event)
                 for i, s in enumerate(seeds)]
@@ -357,8 +356,6 @@ def fit_seeds(make: Callable[..., tuple[Task, Schedule]], args: tuple, seeds: li
     continues the others (``fingerprint``, e.g. the run's config, must equal the one they were
     written with). An interrupted run resumed with any ``jobs`` ends as an uninterrupted one.
     """
-    from emotrace.train.workers import run_jobs
-
     state = {"format": STATE_FORMAT, "config": fingerprint or {}, "done": []}
     if resume and state_path is not None and state_path.exists():
         state = _load_state(state_path, fingerprint or {})
