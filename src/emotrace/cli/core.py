@@ -56,7 +56,7 @@ def data_prepare(
     with progress_bar(quiet) as p:
         summary = prepare(adapter.value, source=source, out=out,
                           progress=loader(p, f"prepare {adapter.value}"))
-    err.print(f"wrote {out}: {json.dumps(summary)}", highlight=False)
+    err.print(f"wrote {out}: {json.dumps(summary)}", highlight=False, soft_wrap=True)
 
 
 
