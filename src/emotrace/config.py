@@ -164,12 +164,15 @@ class RunConfig(_Strict):
 
 
 def explain(e: ValidationError) -> str:
-    """One line per problem: the dotted key, what is wrong, what was given."""
+    """One line per problem: the dotted key, what is wrong, what was given (not for a check
+    across fields, whose input is the whole section: its message names the fields)."""
     parts = []
     for err in e.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key {key!r}; remove it or fix its spelling")
+        elif err["type"] == "value_error" and isinstance(err.get("input"), dict):
+            parts.append(f"{key}: {err['msg'].removeprefix('Value error, ')}")
         else:
             parts.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
     return "; ".join(parts) + "."

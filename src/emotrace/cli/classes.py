@@ -40,13 +40,15 @@ def classes(
     pca_minmax: Annotated[bool, typer.Option(
         "--pca-minmax", help="Scale each PCA component to [-1, 1] (train min/max), as "
         "MuSe-Toolbox does.")] = False,
-    cluster: Annotated[Cluster, typer.Option("--cluster")] = Cluster.kmeans,
+    cluster: Annotated[Cluster, typer.Option(
+        "--cluster", help="k-means (valence in MuSe-Sent) or a Gaussian mixture (arousal).")
+    ] = Cluster.kmeans,
     k: Annotated[int, typer.Option("--k", help="Number of classes.")] = 5,
     min_class_share: Annotated[float, typer.Option(
         "--min-class-share", help="Warn when the smallest train class is below this share.")] = 0.05,
     peak_support: Annotated[int, typer.Option(
         "--peak-support", help="Neighbours on each side that a peak must exceed.")] = 10,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the clustering.")] = 0,
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     """Cluster segment statistics of a trace into classes (fitted on train); writes

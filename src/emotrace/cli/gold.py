@@ -69,7 +69,8 @@ def gold(
     input: GoldInput = None,
     dimension: GoldDimension = None,
     out: Annotated[Path | None, typer.Option("--out", help="Corpus folder (MuSe layout) to write.")] = None,
-    method: Annotated[GoldMethod, typer.Option("--method")] = GoldMethod.ewe,
+    method: Annotated[GoldMethod, typer.Option(
+        "--method", help="How the raters are fused (raaw: aligned, then EWE).")] = GoldMethod.ewe,
     standardize: Annotated[Standardize, typer.Option(
         "--standardize", help="z-score each rater per recording or over all its recordings; "
         "*-minmax: MuSe-Toolbox compatible scaling to [-1, 1].")] = Standardize.none,

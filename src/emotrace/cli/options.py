@@ -15,12 +15,10 @@ from collections.abc import Callable
 from typing import Annotated, Literal
 
 import typer
-from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig, explain
-from emotrace.errors import EmotraceError
+from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
@@ -174,16 +172,6 @@ def to_config(flags: dict) -> dict:
 
 
 def run_config(merged: dict, *, source: str) -> RunConfig:
-    """:meth:`RunConfig.from_dict`, except that a check across fields (hop against win,
-    per_recording against features) is reported by its own message, without the whole section
-    it was given."""
-    try:
-        return RunConfig.model_validate(merged)
-    except ValidationError as e:
-        cross = [x for x in e.errors()
-                 if x["type"] == "value_error" and isinstance(x.get("input"), dict)]
-        if len(cross) != len(e.errors()):
-            raise EmotraceError(f"{source}: {explain(e)}") from None
-        parts = [f"{'.'.join(str(p) for p in x['loc'])}: "
-                 f"{x['msg'].removeprefix('Value error, ')}" for x in cross]
-        raise EmotraceError(f"{source}: {'; '.join(parts)}.") from None
+    """:meth:`RunConfig.from_dict` (a check across fields is reported by its own message,
+    :func:`emotrace.config.explain`)."""
+    return RunConfig.from_dict(merged, source=source)
