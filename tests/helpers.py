@@ -53,3 +53,19 @@ def set_cell(path: Path, line: int, column: int, value: str) -> None:
     cells[column] = value
     rows[line - 1] = ",".join(cells)
     write_lines(path, rows)
+
+
+def snapshot(root: Path, *, skip: tuple[Path, ...] = ()) -> dict[str, str]:
+    """Every file and folder under ``root`` -> a hash of its content ("dir" for folders), except
+    under ``skip`` (the output the command may write) and the corpus cache (``.emotrace-cache``,
+    which loading refreshes by design). Two equal snapshots: nothing there was created, changed
+    or removed."""
+    import hashlib
+
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if ".emotrace-cache" in p.parts or any(p == s or p.is_relative_to(s) for s in skip):
+            continue
+        out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest()
+                                         if p.is_file() else "dir")
+    return out

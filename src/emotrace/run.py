@@ -25,6 +25,7 @@ from emotrace.config import RunConfig, read_yaml
 from emotrace.data.corpus import Recording
 from emotrace.data.csvio import write_table
 from emotrace.data.muse import LABELS, available, load_corpus
+from emotrace.data.names import path_for
 from emotrace.data.standardise import Standardiser
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path
@@ -71,15 +72,14 @@ def write_predictions(folder: Path, ids: list[str], timestamps: list[np.ndarray]
                       preds: list[np.ndarray], targets: list[str]) -> list[Path]:
     """One MuSe prediction file per recording: ``timestamp,value`` (one target) or
     ``timestamp,<target>,...``."""
-    paths = []
-    for rid, ts, p in zip(ids, timestamps, preds, strict=True):
+    paths = [path_for(folder, rid) for rid in ids]  # every id checked before anything is written
+    for path, ts, p in zip(paths, timestamps, preds, strict=True):
         cols: dict[str, np.ndarray] = {"timestamp": ts}
         if len(targets) == 1:
             cols["value"] = p[:, 0]
         else:
             cols.update({t: p[:, k] for k, t in enumerate(targets)})
-        write_table(folder / f"{rid}.csv", cols)
-        paths.append(folder / f"{rid}.csv")
+        write_table(path, cols)
     return paths
 
 

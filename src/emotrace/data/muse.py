@@ -20,6 +20,7 @@ import pyarrow.csv as pacsv
 from emotrace.data.cache import read_tables
 from emotrace.data.corpus import PARTITIONS, Corpus, FeatureReport, LoadReport, Recording
 from emotrace.data.csvio import Table, _header, check_timeline, ragged_line, write_table
+from emotrace.data.names import FIX, name_problem, path_for
 from emotrace.errors import EmotraceError, located
 
 FEATURES = "feature_segments"
@@ -77,6 +78,8 @@ def read_partition(root: Path) -> list[Entry]:
         if rid is None or not str(rid).strip():
             raise located(path, "empty Id", line=line, column="Id", fix="Give every row an Id.")
         rid = str(rid).strip()
+        if problem := name_problem(rid):
+            raise located(path, f"Id {rid!r} {problem}", line=line, column="Id", fix=FIX)
         if rid in seen:
             raise located(path, f"duplicate Id {rid!r} (first on line {seen[rid]})", line=line,
                           column="Id", fix="List each recording once.")
@@ -86,6 +89,11 @@ def read_partition(root: Path) -> list[Entry]:
             raise located(path, f"unknown partition {part!r} for {rid!r}", line=line,
                           column="Partition", fix=f"Use one of {', '.join(PARTITIONS)}.")
         s = str(subj).strip() if subj is not None and str(subj).strip() else rid
+        if problem := name_problem(s):  # personalisation writes models/<subject>.pt
+            raise located(path, f"Subject {s!r} of {rid!r} {problem}", line=line,
+                          column="Subject", fix="Subjects become file names (models/<subject>.pt): "
+                          "use a plain name without '/', '\\', '..', a leading '.' or control "
+                          "characters.")
         if s in subject_part and subject_part[s][0] != p:
             other, other_line = subject_part[s]
             raise located(path, f"subject {s!r} is in partition {p!r} here and in {other!r} on "
@@ -225,7 +233,7 @@ def _file_jobs(root: Path, entries: list[Entry], features: list[str], targets: l
     jobs: list[tuple[Path, dict]] = []
     for e in entries:
         for t in targets:
-            path = root / LABELS / t / f"{e.id}.csv"
+            path = path_for(root / LABELS / t, e.id)
             if path.exists():
                 jobs.append((path, label_kw[t]))
             elif e.partition != "test":
@@ -233,7 +241,7 @@ def _file_jobs(root: Path, entries: list[Entry], features: list[str], targets: l
                               f"target {t!r}", fix="Add the file, or move the recording to the "
                               "test partition in metadata/partition.csv.")
         for f in features:
-            path = root / FEATURES / f / f"{e.id}.csv"
+            path = path_for(root / FEATURES / f, e.id)
             if not path.exists():
                 raise located(path, f"recording {e.id!r} is listed in metadata/partition.csv but "
                               f"has no file for feature set {f!r}", fix="Add the file or remove "
@@ -247,7 +255,7 @@ def _label_tables(root: Path, e: Entry, targets: list[str], tables: dict[Path, T
     """The recording's label tables, checked (an unlabelled test recording has none)."""
     labels: dict[str, Table] = {}
     for t in targets:
-        path = root / LABELS / t / f"{e.id}.csv"
+        path = path_for(root / LABELS / t, e.id)
         if path not in tables:
             continue  # an unlabelled test recording
         lt = tables[path]
@@ -265,7 +273,7 @@ def _feature_tables(root: Path, e: Entry, features: list[str], tables: dict[Path
     """The recording's feature tables, checked; ``dims`` collects each set's width."""
     feats: dict[str, Table] = {}
     for f in features:
-        path = root / FEATURES / f / f"{e.id}.csv"
+        path = path_for(root / FEATURES / f, e.id)
         ft = tables[path]
         check_timeline(ft)
         if strict and ft.nonfinite:

@@ -43,6 +43,7 @@ import numpy as np
 
 from emotrace.data.csvio import read_table, write_features
 from emotrace.data.muse import FEATURES, LABELS, available, read_partition
+from emotrace.data.names import path_for
 from emotrace.errors import EmotraceError, located
 from emotrace.fileio import write_json
 
@@ -104,7 +105,7 @@ def label_grids(root: Path, target: str | None = None) -> tuple[dict[str, np.nda
     unlabelled: list[str] = []
     for e in entries:
         for t in order:
-            path = root / LABELS / t / f"{e.id}.csv"
+            path = path_for(root / LABELS / t, e.id)
             if path.is_file():
                 table = read_table(path, first_value_column=1)
                 grids[e.id] = check_timestamps(path, table.timestamps)
@@ -181,7 +182,7 @@ def _one(rid: str, path: Path, timestamps: np.ndarray | None, rate: float | None
         if values.shape != (len(timestamps), len(names)):
             raise RuntimeError(f"extractor {ex.name!r} returned shape {values.shape} for "
                                f"{len(timestamps)} timestamps and {len(names)} names")
-        write_features(out / f"{rid}.csv", timestamps, values, names=list(names))
+        write_features(path_for(out, rid), timestamps, values, names=list(names))
         info = dict(info)
         info.update(rows=len(timestamps), names=list(names), input=str(path))
         info.setdefault("missing", int((~values.any(axis=1)).sum()))
@@ -352,7 +353,7 @@ def _jobs(grids: dict, found: dict[str, Path], manifest: dict, folder: Path
     for rid, ts in grids.items():
         if rid not in found:
             continue
-        if rid in done_before and (folder / f"{rid}.csv").is_file():
+        if rid in done_before and path_for(folder, rid).is_file():
             skipped.append(rid)
             continue
         jobs.append((rid, found[rid], ts))
@@ -384,7 +385,7 @@ class _Run:
                                     f"the other recordings' {manifest['names'][:4]}.... Every "
                                     f"recording of a feature set needs the same inputs (e.g. the "
                                     f"same signal files).")
-                (folder / f"{rid}.csv").unlink(missing_ok=True)
+                path_for(folder, rid).unlink(missing_ok=True)
                 return
             manifest.setdefault("recordings", {})[rid] = info
             self.written.append(rid)

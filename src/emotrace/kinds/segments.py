@@ -22,6 +22,7 @@ from emotrace.config import RunConfig
 from emotrace.data.corpus import Corpus, Recording
 from emotrace.data.csvio import write_table
 from emotrace.data.muse import LABELS, load_corpus
+from emotrace.data.names import path_for
 from emotrace.data.standardise import Standardiser
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_json
@@ -67,8 +68,9 @@ def _write_predictions(folder: Path, seg: Segments, proba: np.ndarray) -> list[P
                 "end": np.array([seg.spans[i][1] for i in idx], np.int64),
                 "class_id": proba[idx].argmax(1).astype(np.int64)}
         cols.update({f"prob_{c}": proba[idx, c] for c in range(proba.shape[1])})
-        write_table(folder / f"{rid}.csv", cols)
-        paths.append(folder / f"{rid}.csv")
+        path = path_for(folder, rid)
+        write_table(path, cols)
+        paths.append(path)
     return paths
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from emotrace.data.csvio import read_table
+from emotrace.data.names import path_for
 from emotrace.errors import EmotraceError
 
 TOLERANCE_MS = 0.5
@@ -89,7 +90,7 @@ def _gold(data: Path | None, target: str, recording: str,
           column: str) -> tuple[np.ndarray, np.ndarray] | None:
     if data is None:
         return None
-    path = data / "label_segments" / target / f"{recording}.csv"
+    path = path_for(data / "label_segments" / target, recording)
     if not path.exists():
         return None
     extra = ["segment_id"] if column == "class_id" else []

@@ -37,6 +37,7 @@ import torch
 
 from emotrace.data.corpus import Recording
 from emotrace.data.muse import PARTITION_FILE
+from emotrace.data.names import path_for
 from emotrace.data.windows import make_windows
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path, write_json, write_text
@@ -223,7 +224,7 @@ def _personalise_subject(r: Run, sd: SubjectData, out: Path,
         model = copy.deepcopy(general)
         model.load_state_dict(best_state)
         preds = predict_arrays(model, sd.xs)
-        with atomic_path(out / "models" / f"{sd.subject}.pt") as tmp:
+        with atomic_path(path_for(out / "models", sd.subject, ".pt", what="subject")) as tmp:
             torch.save(best_state, tmp)
     ev = sd.masked(EVAL)
     per_target = {}
