@@ -423,7 +423,7 @@ def test_run_folder_incomplete(capsys, corpus, tiny_run):
 def test_run_folder_interrupted(capsys, corpus, tiny_run):
     (tiny_run / "train_state.pt").write_bytes(b"state")
     bad(capsys, "predict", "--run", tiny_run, "--data", corpus, "--partition", "devel", "--out",
-        tiny_run / "p", "--quiet", names=(tiny_run, "interrupted", "--resume"))
+        tiny_run.parent / "p", "--quiet", names=(tiny_run, "interrupted", "--resume"))
 
 
 def test_checkpoint_from_another_run(capsys, corpus, tiny_run, tmp_path):
@@ -501,7 +501,7 @@ def test_out_is_a_file_where_a_folder_is_written(capsys, corpus, tiny_run, tmp_p
 def test_unknown_partition_option(capsys, corpus, tiny_run, command):
     args = [command, "--run", tiny_run, "--data", corpus, "--partition", "validation", "--quiet"]
     if command == "predict":
-        args += ["--out", tiny_run / "p"]
+        args += ["--out", tiny_run.parent / "p"]
     msg = bad(capsys, *args, names=("--partition", "'validation'"))
     assert "devel" in msg
     assert not (tiny_run / "eval_validation.json").exists()
@@ -522,7 +522,7 @@ def test_partition_the_corpus_does_not_have(capsys, corpus, tiny_run, command):
     write_lines(part, [row for row in lines(part) if not row.endswith(",test") and ",test," not in row])
     args = [command, "--run", tiny_run, "--data", corpus, "--partition", "test", "--quiet"]
     if command == "predict":
-        args += ["--out", tiny_run / "p"]
+        args += ["--out", tiny_run.parent / "p"]
     msg = bad(capsys, *args, names=(part, "no recording in partition 'test'", "devel, train"))
     assert "no recordings selected" not in msg
 

@@ -18,9 +18,9 @@ from emotrace.config import DataConfig, FuseConfig, RunConfig, merge
 from emotrace.data.corpus import Corpus
 from emotrace.data.muse import PARTITION_FILE, load_corpus
 from emotrace.errors import EmotraceError
-from emotrace.fileio import write_json
+from emotrace.fileio import check_output, write_json
 from emotrace.kinds import fused, regression, segments
-from emotrace.run import CONFIG, METRICS, STATE, prepare_out, run_kind
+from emotrace.run import CONFIG, METRICS, STATE, prepare_out, run_inputs, run_kind
 from emotrace.train.loop import EpochEvent
 
 #: run kind -> the module with its fit / evaluate / predict
@@ -51,7 +51,7 @@ def fit(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
         if not features or not targets:
             raise EmotraceError("train needs a config, or features and targets.")
         config = RunConfig(data=DataConfig(features=features, targets=targets))
-    out = Path(out)
+    out = check_output(out, {"--data": data})
     prepare_out(out, config.outcome(), resume=resume)
     return KINDS[config.train.task].fit(data, out=out, config=config, resume=resume,
                                         corpus=corpus, on_event=on_event, on_load=on_load)
@@ -74,6 +74,7 @@ def predict(run: Path | str, data: Path | str, *, partition: str, out: Path | st
     """Write one prediction file per recording of ``partition`` to ``out`` (MuSe format:
     ``timestamp,value``; with several targets one column per target; classification runs one
     row per segment). Labels are not needed."""
+    out = check_output(out, {"--data": data, "--run": run_inputs(run)})
     kind = _kind(run)
     if kind == "fused":  # its input runs predict (any kind), then the fusion model
         return fused.predict(run, data, partition=partition, out=out, predict_input=predict)
@@ -84,6 +85,7 @@ def fuse(runs: list[Path | str], *, data: Path | str, out: Path | str, method: s
          difficulty: bool = False, config: FuseConfig | None = None,
          on_event: Callable[[EpochEvent], None] | None = None) -> dict:
     """Late fusion of finished runs into a new (fused) run; see :func:`emotrace.kinds.fused.fit`."""
+    out = check_output(out, {"--data": data, "--runs": [run_inputs(r) for r in runs]})
     return fused.fit(runs, data=data, out=out, method=method, difficulty=difficulty,
                      config=config, on_event=on_event)
 
@@ -123,6 +125,7 @@ def fit_final(data: Path | str, *, out: Path | str, run: Path | str | None = Non
     all this. Returns that metrics dict.
     """
     seed = None
+    check_output(out, {"--data": data, "--from": run})
     if run is not None:
         run_config, run_epoch, run_seed = final_source(run)
         if config is None:

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from emotrace.errors import EmotraceError
-from emotrace.fileio import atomic_path
+from emotrace.fileio import atomic_path, writes
 from emotrace.models.blocks import SelfAttention
 from emotrace.run import Run
 from emotrace.streaming import StepModel, attention, check_streamable, load_model_run
@@ -104,6 +104,7 @@ class SequenceExport(nn.Module):
         return self.head.net(h) * self.out_std + self.out_mean
 
 
+@writes("out", inputs={"--run": "run"})
 def export(run: Path | str | Run, *, out: Path | str, format: str = "onnx",
            streaming: bool = False, opset: int = OPSET) -> Path:
     """Write ``run``'s model as an ONNX file at ``out`` (see the module docstring for the

@@ -6,6 +6,7 @@ A reader never sees a half-written file, even when the process is killed.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 import tempfile
@@ -13,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from emotrace.errors import EmotraceError
 
 
 @functools.cache
@@ -55,3 +58,68 @@ def write_text(path: Path | str, text: str) -> None:
 
 def write_json(path: Path | str, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# outputs never land on inputs
+
+
+def _as_paths(value: Any) -> list[Path]:
+    if isinstance(value, str | os.PathLike):
+        return [Path(value)]
+    if isinstance(value, list | tuple):
+        return [p for v in value for p in _as_paths(v)]
+    if isinstance(getattr(value, "path", None), os.PathLike):  # e.g. a loaded Run
+        return [Path(value.path)]
+    return []  # None, or an object that is not a path
+
+
+def check_output(out: Path | str | None, inputs: dict[str, Any], *, option: str = "--out") -> Path:
+    """Refuse an output path that is empty, or equal to, inside or a parent of an input.
+
+    ``inputs`` maps how the user named each input (``"--data"``, ``"--run"``) to a path, a list
+    of paths or ``None``. Paths are compared after resolving symlinks and ``..``, so
+    ``--out CORPUS/label_segments/arousal`` and ``--out CORPUS/..`` are caught alike. Returns
+    ``out`` as a :class:`~pathlib.Path`.
+
+    >>> check_output("runs/a", {"--data": "corpus"})
+    PosixPath('runs/a')
+    """
+    if out is None or not str(out).strip():
+        raise EmotraceError(f"{option} is empty. Pass the path to write to.")
+    out = Path(out)
+    o = out.resolve()
+    for label, value in inputs.items():
+        for given in _as_paths(value):
+            i = given.resolve()
+            if o == i:
+                how = "is"
+            elif o.is_relative_to(i):
+                how = "is inside"
+            elif i.is_relative_to(o):
+                how = "contains"
+            else:
+                continue
+            raise EmotraceError(f"{option} {out}: {how} the input {label} {given}, so writing "
+                                f"there could overwrite or mix with the input. Choose an output "
+                                f"path outside every input (and not a parent of one).")
+    return out
+
+
+def writes(out: str = "out", *, inputs: dict[str, str] | None = None):
+    """Decorator of an API function that writes to its argument ``out``: :func:`check_output`
+    against the arguments named in ``inputs`` (``{"--data": "data"}``) before it runs."""
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            given = sig.bind(*args, **kwargs).arguments
+            check_output(given.get(out), {label: given.get(name)
+                                          for label, name in (inputs or {}).items()})
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -251,3 +251,24 @@ def labelled(recs: list[Recording], data: Path | str, partition: str) -> list[Re
                             f"labels for {len(missing)} recording(s) (e.g. {missing[0]!r}), so it "
                             f"cannot be scored. Use `emotrace predict` for unlabelled data.")
     return recs
+
+
+def run_inputs(path: Path | str, _seen: set | None = None) -> list[Path]:
+    """``path`` and, for a fused run, every run it reads from (recursively): the folders that a
+    command reading this run must not write into."""
+    path = Path(path)
+    seen = _seen if _seen is not None else set()
+    if path.resolve() in seen:
+        return []
+    seen.add(path.resolve())
+    try:
+        data = read_yaml(path / CONFIG) if (path / CONFIG).is_file() else {}
+    except EmotraceError:
+        return [path]
+    fusion = data.get("fusion")
+    runs = fusion.get("runs") if isinstance(fusion, dict) else None
+    out = [path]
+    for r in runs if isinstance(runs, list) else []:
+        if isinstance(r, str):
+            out += run_inputs(r, seen)
+    return out

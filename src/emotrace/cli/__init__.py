@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     INVOCATION[:] = args
     debug = "--debug" in args
     try:
+        check_values(args)
         app(args=args, prog_name="emotrace")
     except EmotraceError as e:
         if debug:
@@ -114,6 +115,20 @@ def _file_in_the_way(e: OSError) -> Path | None:
         if p.exists():
             return None if p.is_dir() else p
     return None
+
+
+#: options whose value is a path to write; an empty one is refused
+OUTPUTS = ("--out",)
+
+
+def check_values(args: list[str]) -> None:
+    """Refuse values that parse but make no sense, before any command runs, for every command
+    at once: an empty output path."""
+    for i, tok in enumerate(args):
+        opt, value = (tok.split("=", 1) if "=" in tok else (tok, args[i + 1] if i + 1 < len(args)
+                                                            else None))
+        if opt in OUTPUTS and value is not None and not value.strip():
+            raise EmotraceError(f"{opt} is empty. Pass the path to write to.")
 
 
 def _internal(e: Exception) -> None:

@@ -11,6 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from emotrace.cli.common import Debug, Quiet, err, loader, progress_bar, warn
+from emotrace.data.names import path_for
+from emotrace.errors import EmotraceError
+from emotrace.fileio import check_output
 
 MULTI: tuple[str, ...] = ()
 
@@ -55,6 +58,7 @@ def classes(
     label_segments/<name>/ (class_id per segment) and metadata/classes_<name>.json."""
     from emotrace.labels.classes import make_classes
 
+    check_class_output(data, out=out, target=target, name=name, segments=segments)
     with progress_bar(quiet) as p:
         rep = make_classes(data, target=target, out=out, name=name, segments=segments,
                            segment_length=segment_length, statistics=features, pca=pca,
@@ -81,6 +85,22 @@ def classes(
     err.print(f"wrote {root / 'label_segments' / rep['name']} and "
               f"{root / 'metadata' / ('classes_' + rep['name'] + '.json')}", highlight=False,
               soft_wrap=True)
+
+
+def check_class_output(data: Path, *, out: Path | None, target: str, name: str | None,
+                       segments: Path | None) -> None:
+    """The class folder is a plain name, not on the inputs, and not a label folder that
+    `emotrace classes` did not write (e.g. another target's gold standard)."""
+    name = name or f"{target}_class"
+    root = out or data
+    folder = check_output(path_for(root / "label_segments", name, "", what="--name"),
+                          {"--target": data / "label_segments" / target, "--segments": segments},
+                          option="output folder")
+    if folder.is_dir() and any(folder.iterdir()) and \
+            not (root / "metadata" / f"classes_{name}.json").is_file():
+        raise EmotraceError(f"--name {name!r}: {folder} already holds labels that `emotrace "
+                            f"classes` did not write, which the classes would overwrite. Choose "
+                            f"another --name.")
 
 
 def register(app: typer.Typer) -> None:

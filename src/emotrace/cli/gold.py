@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from emotrace.cli.common import Debug, Quiet, err, loader, progress_bar
+from emotrace.data.names import path_for
 from emotrace.errors import EmotraceError
+from emotrace.fileio import check_output
 
 MULTI: tuple[str, ...] = ()
 
@@ -112,6 +114,8 @@ def gold(
                if v is None]
     if missing:
         raise EmotraceError(f"gold needs {', '.join(missing)} (see emotrace gold --help).")
+    check_output(path_for(out / "label_segments", dimension, "", what="--dimension"),  # issue 12
+                 {"--input": input, "--replace-weakest-with": eda}, option="output folder")
     with progress_bar(quiet) as p:
         report = gold_standard(input, dimension=dimension, out=out, method=method.value,
                                standardize=standardize.value, pre_smooth=pre_smooth,

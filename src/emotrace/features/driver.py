@@ -45,7 +45,7 @@ from emotrace.data.csvio import read_table, write_features
 from emotrace.data.muse import FEATURES, LABELS, available, read_partition
 from emotrace.data.names import path_for
 from emotrace.errors import EmotraceError, located
-from emotrace.fileio import write_json
+from emotrace.fileio import check_output, write_json
 
 KINDS = ("audio", "text", "face", "physio")
 MANIFEST = "manifest.json"
@@ -267,7 +267,11 @@ def extract(kind: str, *, inputs: Path | str, feature_set: str, labels: Path | s
     found = find_inputs(inputs, tuple(extractor.suffixes))
     warnings: list[str] = []
     grids, grid_desc = _grids(labels, rate, target, found, warnings)
-    folder = (Path(out) if out is not None else Path(labels)) / FEATURES / extractor.name
+    folder = path_for((Path(out) if out is not None else Path(labels)) / FEATURES,
+                      extractor.name, "", what="feature set")
+    check_output(folder, {"--media/--signals/--transcripts": inputs,
+                          "--labels": Path(labels) / LABELS if labels else None},
+                 option="feature folder")
     manifest = _open_manifest(folder, {"kind": kind, "feature_set": extractor.name,
                                        "settings": extractor.settings, "grid": grid_desc,
                                        "versions": extractor.versions()}, warnings)

@@ -12,7 +12,7 @@ import numpy as np
 from emotrace._version import __version__
 from emotrace.config import EXECUTION
 from emotrace.errors import EmotraceError
-from emotrace.fileio import atomic_path, write_text
+from emotrace.fileio import atomic_path, write_text, writes
 from emotrace.metrics import classification_metrics, trace_metrics
 from emotrace.report import figures
 from emotrace.report import tensorboard as tb
@@ -61,6 +61,7 @@ def _model(rd: RunData) -> str:
             f"{'bi' if m.get('bidirectional') else 'uni'} h{m.get('hidden', '?')}x{m.get('layers', '?')}")
 
 
+@writes("out", inputs={"RUN": "runs", "--data": "data"})
 def report(runs: list[Path | str] | Path | str, *, out: Path | str, data: Path | str | None = None,
            partition: str = "devel", max_recordings: int = 4,
            tensorboard: bool | None = None,

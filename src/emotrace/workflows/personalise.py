@@ -40,7 +40,7 @@ from emotrace.data.muse import PARTITION_FILE
 from emotrace.data.names import path_for
 from emotrace.data.windows import make_windows
 from emotrace.errors import EmotraceError
-from emotrace.fileio import atomic_path, write_json, write_text
+from emotrace.fileio import atomic_path, check_output, write_json, write_text
 from emotrace.kinds.regression import inputs, write_recordings
 from emotrace.metrics import ccc as ccc_metric
 from emotrace.metrics import trace_metrics
@@ -295,7 +295,7 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
     _check_options(partition, seeds, win, hop, epochs, patience, lr)
     train_s = parse_duration(subject_train, option="--subject-train")
     devel_s = parse_duration(subject_devel, option="--subject-devel")
-    out, data = Path(out), Path(data)
+    out, data = check_output(out, {"--data": data, "--run": run}), Path(data)
     if out.exists() and (out / "metrics.json").exists():
         raise EmotraceError(f"{out}: already holds a personalisation. Choose another --out.")
     r = load_run(run)

@@ -22,7 +22,7 @@ import yaml
 
 from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig, merge, read_yaml
 from emotrace.errors import EmotraceError
-from emotrace.fileio import write_json, write_text
+from emotrace.fileio import write_json, write_text, writes
 from emotrace.train.loop import EpochEvent
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -357,6 +357,7 @@ def _asha(sp: Space, grace: int, reduction: int):
                          reduction_factor=reduction)
 
 
+@writes("out", inputs={"--data": "data", "--space": "space"})
 def tune(data: Path | str, *, space: Path | str | Space, out: Path | str,
          features: list[str] | None = None, targets: list[str] | None = None,
          trials: int = 20, search: str = "random", asha: bool = True, grace: int = 5,
