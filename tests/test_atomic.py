@@ -35,7 +35,7 @@ import emotrace
 import emotrace.api
 from emotrace.config import RunConfig
 from emotrace.errors import EmotraceError
-from emotrace.fileio import write_atomic, write_json, write_text
+from emotrace.fileio import LOCK, write_atomic, write_json, write_text
 from emotrace.run import load_run
 from emotrace.train.loop import seed_state_path
 
@@ -48,6 +48,8 @@ def check_complete(run: Path) -> list[Path]:
     for path in sorted(p for p in run.rglob("*") if p.is_file()):
         if TEMP.match(path.name):
             leftovers.append(path)
+            continue
+        if path.name == LOCK:  # a killed writer's lock: stale, since the kernel released it
             continue
         assert not path.name.endswith(".tmp"), f"a temporary file that is not hidden: {path}"
         if path.name == "config.yaml":

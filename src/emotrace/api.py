@@ -18,7 +18,7 @@ from emotrace.config import DataConfig, FuseConfig, RunConfig, merge
 from emotrace.data.corpus import Corpus
 from emotrace.data.muse import PARTITION_FILE, load_corpus
 from emotrace.errors import EmotraceError
-from emotrace.fileio import check_output, write_json
+from emotrace.fileio import check_output, folder_lock, write_json
 from emotrace.kinds import fused, regression, segments
 from emotrace.run import CONFIG, METRICS, STATE, prepare_out, run_inputs, run_kind
 from emotrace.train.loop import EpochEvent
@@ -52,9 +52,10 @@ def fit(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
             raise EmotraceError("train needs a config, or features and targets.")
         config = RunConfig(data=DataConfig(features=features, targets=targets))
     out = check_output(out, {"--data": data})
-    prepare_out(out, config.outcome(), resume=resume)
-    return KINDS[config.train.task].fit(data, out=out, config=config, resume=resume,
-                                        corpus=corpus, on_event=on_event, on_load=on_load)
+    with folder_lock(out):  # one writer per run folder; checked before anything is changed
+        prepare_out(out, config.outcome(), resume=resume)
+        return KINDS[config.train.task].fit(data, out=out, config=config, resume=resume,
+                                            corpus=corpus, on_event=on_event, on_load=on_load)
 
 
 def evaluate(run: Path | str, data: Path | str, *, partition: str = "devel") -> dict:
@@ -76,9 +77,10 @@ def predict(run: Path | str, data: Path | str, *, partition: str, out: Path | st
     row per segment). Labels are not needed."""
     out = check_output(out, {"--data": data, "--run": run_inputs(run)})
     kind = _kind(run)
-    if kind == "fused":  # its input runs predict (any kind), then the fusion model
-        return fused.predict(run, data, partition=partition, out=out, predict_input=predict)
-    return KINDS[kind].predict(run, data, partition=partition, out=out)
+    with folder_lock(out):
+        if kind == "fused":  # its input runs predict (any kind), then the fusion model
+            return fused.predict(run, data, partition=partition, out=out, predict_input=predict)
+        return KINDS[kind].predict(run, data, partition=partition, out=out)
 
 
 def fuse(runs: list[Path | str], *, data: Path | str, out: Path | str, method: str = "rnn",
@@ -86,8 +88,9 @@ def fuse(runs: list[Path | str], *, data: Path | str, out: Path | str, method: s
          on_event: Callable[[EpochEvent], None] | None = None) -> dict:
     """Late fusion of finished runs into a new (fused) run; see :func:`emotrace.kinds.fused.fit`."""
     out = check_output(out, {"--data": data, "--runs": [run_inputs(r) for r in runs]})
-    return fused.fit(runs, data=data, out=out, method=method, difficulty=difficulty,
-                     config=config, on_event=on_event)
+    with folder_lock(out):
+        return fused.fit(runs, data=data, out=out, method=method, difficulty=difficulty,
+                         config=config, on_event=on_event)
 
 
 def final_source(run: Path | str) -> tuple[RunConfig, int, int]:

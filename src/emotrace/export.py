@@ -104,7 +104,7 @@ class SequenceExport(nn.Module):
         return self.head.net(h) * self.out_std + self.out_mean
 
 
-@writes("out", inputs={"--run": "run"})
+@writes("out", inputs={"--run": "run"}, lock=False)  # one file, written atomically
 def export(run: Path | str | Run, *, out: Path | str, format: str = "onnx",
            streaming: bool = False, opset: int = OPSET) -> Path:
     """Write ``run``'s model as an ONNX file at ``out`` (see the module docstring for the

@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename.
+"""Atomic file writes (write to a temporary file beside the target, then rename), the guard that
+keeps outputs off inputs, and the lock that keeps one writer per folder.
 
 A reader never sees a half-written file, even when the process is killed.
 """
@@ -9,7 +10,10 @@ import functools
 import inspect
 import json
 import os
+import socket
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,9 +110,10 @@ def check_output(out: Path | str | None, inputs: dict[str, Any], *, option: str 
     return out
 
 
-def writes(out: str = "out", *, inputs: dict[str, str] | None = None):
+def writes(out: str = "out", *, inputs: dict[str, str] | None = None, lock: bool = True):
     """Decorator of an API function that writes to its argument ``out``: :func:`check_output`
-    against the arguments named in ``inputs`` (``{"--data": "data"}``) before it runs."""
+    against the arguments named in ``inputs`` (``{"--data": "data"}``), then (``lock``) hold
+    :func:`folder_lock` on ``out`` while the function runs."""
 
     def decorate(fn: Callable) -> Callable:
         sig = inspect.signature(fn)
@@ -116,10 +121,93 @@ def writes(out: str = "out", *, inputs: dict[str, str] | None = None):
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             given = sig.bind(*args, **kwargs).arguments
-            check_output(given.get(out), {label: given.get(name)
-                                          for label, name in (inputs or {}).items()})
-            return fn(*args, **kwargs)
+            target = check_output(given.get(out), {label: given.get(name)
+                                                   for label, name in (inputs or {}).items()})
+            if not lock:
+                return fn(*args, **kwargs)
+            with folder_lock(target):
+                return fn(*args, **kwargs)
 
         return wrapper
 
     return decorate
+
+
+# --------------------------------------------------------------------------------------------
+# one writer per folder
+
+#: the lock file in a folder being written (removed when the writer finishes)
+LOCK = ".emotrace.lock"
+_held: dict[Path, int] = {}  # folders this process holds -> nesting depth
+
+
+def _holder(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        text = ""
+    return text or "a process that has not written its details yet"
+
+
+@contextmanager
+def folder_lock(folder: Path | str) -> Iterator[Path]:
+    """Hold ``folder/.emotrace.lock`` while writing ``folder``: a second process gets a clear
+    error naming the folder and the process that holds it.
+
+    The lock is an ``flock`` on that file, which the kernel releases when its process ends, so a
+    lock left by a killed process is stale by construction and never blocks the next writer
+    (e.g. ``--resume``). Re-entrant within one process. A folder this call created is removed
+    again when the writer leaves it empty (e.g. it failed on bad input).
+    """
+    import fcntl
+
+    folder = Path(folder)
+    key = folder.resolve()
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield folder
+        finally:
+            _held[key] -= 1
+        return
+    if folder.exists() and not folder.is_dir():
+        raise EmotraceError(f"{folder}: is a file, where a folder is needed. Pass another path, "
+                            f"or move the file away.")
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise EmotraceError(f"{folder}: another emotrace process is writing this folder "
+                                f"({_holder(path)}). Wait for it to finish, or write to another "
+                                f"folder; if that process is gone, run the command again.") from None
+        try:  # the file locked may have been removed by a writer that just finished: retry
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, (f"pid {os.getpid()} on {socket.gethostname()}, since "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                      f"{' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))}"
+                      ).encode())
+    except OSError:
+        pass  # e.g. a full disk: the lock holds without its description
+    _held[key] = 1
+    try:
+        yield folder
+    finally:
+        del _held[key]
+        path.unlink(missing_ok=True)
+        os.close(fd)
+        if created:
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                pass

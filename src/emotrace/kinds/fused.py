@@ -40,7 +40,7 @@ from emotrace.data.muse import LABELS, PARTITION_FILE, available, load_corpus
 from emotrace.data.standardise import Standardiser
 from emotrace.data.windows import make_windows
 from emotrace.errors import EmotraceError
-from emotrace.fileio import atomic_path, write_json
+from emotrace.fileio import LOCK, atomic_path, write_json
 from emotrace.metrics import partition_scores, trace_metrics
 from emotrace.models.late import METHODS, build_fusion, fusion_args, fusion_from_args
 from emotrace.run import (
@@ -217,7 +217,7 @@ def _resolve(runs: list[Path | str], *, method: str, difficulty: bool,
     if difficulty and method == "mean":
         raise EmotraceError("--difficulty needs a fusion model that can use it: --method rnn or "
                             "weighted (the plain mean has no parameters).")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(p.name != LOCK for p in out.iterdir())):
         raise EmotraceError(f"{out}: exists and is not an empty folder. Choose another --out, or "
                             f"delete the folder to fuse again.")
     inputs = [_check_input(Path(r)) for r in runs]

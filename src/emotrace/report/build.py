@@ -61,7 +61,7 @@ def _model(rd: RunData) -> str:
             f"{'bi' if m.get('bidirectional') else 'uni'} h{m.get('hidden', '?')}x{m.get('layers', '?')}")
 
 
-@writes("out", inputs={"RUN": "runs", "--data": "data"})
+@writes("out", inputs={"RUN": "runs", "--data": "data"}, lock=False)
 def report(runs: list[Path | str] | Path | str, *, out: Path | str, data: Path | str | None = None,
            partition: str = "devel", max_recordings: int = 4,
            tensorboard: bool | None = None,

@@ -40,7 +40,7 @@ from emotrace.data.muse import PARTITION_FILE
 from emotrace.data.names import path_for
 from emotrace.data.windows import make_windows
 from emotrace.errors import EmotraceError
-from emotrace.fileio import atomic_path, check_output, write_json, write_text
+from emotrace.fileio import atomic_path, check_output, folder_lock, write_json, write_text
 from emotrace.kinds.regression import inputs, write_recordings
 from emotrace.metrics import ccc as ccc_metric
 from emotrace.metrics import trace_metrics
@@ -296,6 +296,19 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
     train_s = parse_duration(subject_train, option="--subject-train")
     devel_s = parse_duration(subject_devel, option="--subject-devel")
     out, data = check_output(out, {"--data": data, "--run": run}), Path(data)
+    with folder_lock(out):
+        return _personalise(run, data, out, partition=partition, train_s=train_s,
+                            devel_s=devel_s, subject_train=subject_train,
+                            subject_devel=subject_devel, seeds=seeds, seed=seed, win=win, hop=hop,
+                            epochs=epochs, patience=patience, lr=lr, batch_size=batch_size,
+                            threads=threads, progress=progress)
+
+
+def _personalise(run: Path | str, data: Path, out: Path, *, partition: str, train_s: float,
+                 devel_s: float, subject_train: str | float, subject_devel: str | float,
+                 seeds: int, seed: int, win: int, hop: int, epochs: int, patience: int, lr: float,
+                 batch_size: int | None, threads: int,
+                 progress: Callable[[int, int, str], None] | None) -> dict:
     if out.exists() and (out / "metrics.json").exists():
         raise EmotraceError(f"{out}: already holds a personalisation. Choose another --out.")
     r = load_run(run)
