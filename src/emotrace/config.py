@@ -18,7 +18,8 @@ from emotrace.fileio import write_text
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: `--lr inf` or `lr: .nan` in a config file is refused, not trained on
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(_Strict):

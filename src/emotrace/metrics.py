@@ -7,6 +7,7 @@ the per-recording values.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,7 +31,8 @@ def ccc(truth: Sequence[float] | np.ndarray, prediction: Sequence[float] | np.nd
                      + (\mu_y - \mu_{\hat{y}})^2}
 
     with population (biased) variances and covariance, as ``audmetric.concordance_cc``.
-    A constant prediction gives 0; so does an empty input.
+    A constant prediction gives 0; so does an empty input. A NaN or infinite prediction (at a
+    step with a finite truth) gives NaN, as in ``audmetric``: such a model has no score.
 
     >>> round(ccc([0, 1, 2], [0, 1, 2]), 4)
     1.0
@@ -38,8 +40,12 @@ def ccc(truth: Sequence[float] | np.ndarray, prediction: Sequence[float] | np.nd
     0.5714
     >>> ccc([0, 1, 2], [1, 1, 1])
     0.0
+    >>> ccc([0, 1, 2], [0, float("nan"), 2])
+    nan
     """
     y, p = _finite(np.asarray(truth), np.asarray(prediction))
+    if not np.isfinite(p).all():
+        return math.nan
     if y.size == 0:
         return 0.0
     my, mp = y.mean(), p.mean()
@@ -56,6 +62,8 @@ def pcc(truth: np.ndarray, prediction: np.ndarray) -> float:
     0.982
     """
     y, p = _finite(np.asarray(truth), np.asarray(prediction))
+    if not np.isfinite(p).all():
+        return math.nan
     if y.size == 0:
         return 0.0
     sy, sp = y.std(), p.std()
@@ -71,6 +79,8 @@ def rmse(truth: np.ndarray, prediction: np.ndarray) -> float:
     3.5355339059327378
     """
     y, p = _finite(np.asarray(truth), np.asarray(prediction))
+    if not np.isfinite(p).all():
+        return math.nan
     return float(np.sqrt(((y - p) ** 2).mean())) if y.size else 0.0
 
 
@@ -103,8 +113,9 @@ def trace_metrics(truths: Sequence[np.ndarray], predictions: Sequence[np.ndarray
         from sklearn.metrics import f1_score, roc_auc_score
 
         yf, pf = _finite(y, p)
-        out["auroc"] = float(roc_auc_score(yf, pf))
-        out["f1"] = float(f1_score(yf, pf >= 0.5))
+        finite = bool(np.isfinite(pf).all())  # else no score, as for ccc
+        out["auroc"] = float(roc_auc_score(yf, pf)) if finite else math.nan
+        out["f1"] = float(f1_score(yf, pf >= 0.5)) if finite else math.nan
     return out
 
 

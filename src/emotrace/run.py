@@ -71,7 +71,8 @@ def read_checkpoint(path: Path, fmt: str) -> dict:
 def write_predictions(folder: Path, ids: list[str], timestamps: list[np.ndarray],
                       preds: list[np.ndarray], targets: list[str]) -> list[Path]:
     """One MuSe prediction file per recording: ``timestamp,value`` (one target) or
-    ``timestamp,<target>,...``."""
+    ``timestamp,<target>,...``. Non-finite predictions are an error, never a result."""
+    check_finite(preds, ids, what=f"the predictions for {folder}")
     paths = [path_for(folder, rid) for rid in ids]  # every id checked before anything is written
     for path, ts, p in zip(paths, timestamps, preds, strict=True):
         cols: dict[str, np.ndarray] = {"timestamp": ts}
@@ -81,6 +82,23 @@ def write_predictions(folder: Path, ids: list[str], timestamps: list[np.ndarray]
             cols.update({t: p[:, k] for k, t in enumerate(targets)})
         write_table(path, cols)
     return paths
+
+
+def check_finite(preds: list[np.ndarray], ids: list[str], *, what: str) -> None:
+    """A clear error when a model's predictions hold NaN or inf: such a run is never a result.
+
+    They come from non-finite weights (training that diverged) or from extreme input values
+    (e.g. a feature of 1e30 in the corpus), and would make every score NaN.
+    """
+    bad = [(rid, int((~np.isfinite(p)).sum())) for rid, p in zip(ids, preds, strict=True)
+           if not np.isfinite(p).all()]
+    if bad:
+        steps = sum(n for _, n in bad)
+        raise EmotraceError(f"{what}: {steps} prediction(s) in {len(bad)} recording(s) are NaN or "
+                            f"infinite (e.g. {bad[0][0]!r}), so nothing was written or scored. "
+                            f"The model's weights are not finite (training diverged: lower --lr) "
+                            f"or the features hold extreme values (e.g. 1e30): check the corpus "
+                            f"and retrain.")
 
 
 def prepare_out(out: Path, config: dict, *, resume: bool) -> None:

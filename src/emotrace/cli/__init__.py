@@ -8,7 +8,9 @@ Bad input ends with exit code 2 and a one-paragraph message; ``--debug`` shows t
 from __future__ import annotations
 
 import importlib
+import math
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated
 
@@ -121,14 +123,54 @@ def _file_in_the_way(e: OSError) -> Path | None:
 OUTPUTS = ("--out",)
 
 
+def _command(args: list[str]):
+    """The click command that ``args`` invoke (after its group names)."""
+    cmd = typer.main.get_command(app)
+    for tok in args:  # typer's groups are click-like (typer may bring its own click)
+        if tok not in getattr(cmd, "commands", {}):
+            break
+        cmd = cmd.commands[tok]
+    return cmd
+
+
+def _number_kind(param) -> type | None:
+    """``float`` or ``int`` for an option taking such a number (typer's annotation, else click's
+    type name), else None."""
+    ann = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if ann is None:
+        name = getattr(getattr(param, "type", None), "name", "")
+        return float if name.startswith("float") else int if name.startswith("integer") else None
+    args = typing.get_args(ann) or (ann,)
+    return float if float in args else int if int in args else None
+
+
 def check_values(args: list[str]) -> None:
     """Refuse values that parse but make no sense, before any command runs, for every command
-    at once: an empty output path."""
+    at once: an empty output path, a NaN or infinite number."""
+    pairs = []
     for i, tok in enumerate(args):
-        opt, value = (tok.split("=", 1) if "=" in tok else (tok, args[i + 1] if i + 1 < len(args)
-                                                            else None))
-        if opt in OUTPUTS and value is not None and not value.strip():
+        if tok.startswith("--") and "=" in tok:
+            pairs.append(tuple(tok.split("=", 1)))
+        elif tok.startswith("--") and i + 1 < len(args):
+            pairs.append((tok, args[i + 1]))
+    for opt, value in pairs:
+        if opt in OUTPUTS and not value.strip():
             raise EmotraceError(f"{opt} is empty. Pass the path to write to.")
+    cmd = _command(args)
+    params = {o: p for p in getattr(cmd, "params", []) if p.param_type_name == "option"
+              for o in p.opts}
+    for opt, value in pairs:
+        p = params.get(opt)
+        if p is None:
+            continue
+        kind = _number_kind(p)
+        if kind is float:
+            try:
+                number = float(value)
+            except ValueError:
+                continue  # click names the bad value
+            if not math.isfinite(number):
+                raise EmotraceError(f"{opt} {value}: not a finite number. Give a finite value.")
 
 
 def _internal(e: Exception) -> None:

@@ -50,6 +50,7 @@ from emotrace.run import (
     METRICS,
     PREDICTIONS,
     STATE,
+    check_finite,
     fit_metrics,
     read_checkpoint,
     run_kind,
@@ -499,6 +500,7 @@ def evaluate(run: Path | str, data: Path | str, *, partition: str,
                             f"{missing[0] if missing else targets!r}, so it cannot be scored. Use "
                             f"`emotrace predict` for unlabelled data.")
     ys = [recs[rid].targets(targets) for rid in got.ids]
+    check_finite(fused, got.ids, what=f"{f.path} on {partition!r}")
     result = partition_scores(ys, fused, targets, partition=partition)
     write_json(f.path / f"eval_{partition}.json", result)
     return result

@@ -22,6 +22,7 @@ from emotrace.run import (
     METRICS,
     PREDICTIONS,
     STATE,
+    check_finite,
     fit_metrics,
     labelled,
     load_run,
@@ -124,6 +125,7 @@ def evaluate(run: Path | str, data: Path | str, *, partition: str) -> dict:
     r = load_run(run)
     recs = labelled(run_corpus(r, data, partition, labels=True), data, partition)
     preds = predict_arrays(r.model, inputs(recs, r.standardiser, r.config.data, r.difficulty))
+    check_finite(preds, [x.id for x in recs], what=f"{r.path} on {partition!r}")
     result = partition_scores([x.targets(r.config.data.targets) for x in recs], preds,
                              r.config.data.targets, partition=partition)
     write_json(r.path / f"eval_{partition}.json", result)

@@ -34,6 +34,7 @@ from emotrace.run import (
     PREDICTIONS,
     STATE,
     Run,
+    check_finite,
     fit_metrics,
     labelled,
     load_run,
@@ -60,6 +61,7 @@ def _segments(recs: list[Recording], std: Standardiser, features: list[str],
 
 
 def _write_predictions(folder: Path, seg: Segments, proba: np.ndarray) -> list[Path]:
+    check_finite([proba], ["all segments"], what=f"the predictions for {folder}")
     paths = []
     for rid in dict.fromkeys(seg.recordings):
         idx = [i for i, r in enumerate(seg.recordings) if r == rid]
@@ -143,7 +145,9 @@ def evaluate(run: Path | str, data: Path | str, *, partition: str) -> dict:
         raise EmotraceError(f"{Path(data) / LABELS / r.config.data.targets[0]}: partition "
                             f"{partition!r} has no segment with a class_id, so it cannot be scored. "
                             f"Use `emotrace predict` for unlabelled data.")
-    pred = predict_proba(r.model, [x for x, k in zip(seg.xs, known, strict=True) if k]).argmax(1)
+    proba = predict_proba(r.model, [x for x, k in zip(seg.xs, known, strict=True) if k])
+    check_finite([proba], ["all segments"], what=f"{r.path} on {partition!r}")
+    pred = proba.argmax(1)
     result = {"target": r.config.data.targets[0], "partition": partition, "recordings": len(recs),
               **classification_metrics(seg.ys[known], pred, n_classes=r.model.n_classes)}
     write_json(r.path / f"eval_{partition}.json", result)

@@ -174,6 +174,8 @@ def _epoch(model: nn.Module, task: Task, sched: Schedule, opt: torch.optim.Optim
     for b in range(0, len(order), sched.batch_size):
         idx = order[b : b + sched.batch_size]
         loss = task.loss(model, idx)
+        if not math.isfinite(loss.item()):
+            return loss.item()  # the caller stops training with a clear error
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if sched.clip:
@@ -185,6 +187,21 @@ def _epoch(model: nn.Module, task: Task, sched: Schedule, opt: torch.optim.Optim
             last = time.perf_counter()
             on_batch(count, task.n_items)
     return total / max(count, 1)
+
+
+def _diverged(what: str, seed: int, epoch: int) -> str:
+    return (f"training diverged at seed {seed}, epoch {epoch}: {what}. This usually means a "
+            f"label or feature value too large for float32 arithmetic (e.g. 1e30 in the corpus: "
+            f"fix or drop it) or too high a learning rate (lower --lr). Nothing was kept as a "
+            f"result; fix the cause and train again.")
+
+
+def _check_finite(model: nn.Module, loss: float, seed: int, epoch: int) -> None:
+    """Non-finite training is a failure, not a result: a NaN/inf loss or weights stop it."""
+    if not math.isfinite(loss):
+        raise EmotraceError(_diverged(f"the training loss is {loss}", seed, epoch))
+    if not all(bool(torch.isfinite(w).all()) for w in model.parameters()):
+        raise EmotraceError(_diverged("the model's weights are not finite", seed, epoch))
 
 
 def _start_seed(task: Task, sched: Schedule, seed: int, saved: dict | None):
@@ -232,7 +249,11 @@ def fit_seed(task: Task, sched: Schedule, seed: int, *, seed_index: int = 0, n_s
                 on_event(BatchEvent(seed, seed_index, n_seeds, epoch, sched.epochs, done, total))
         train_loss = _epoch(model, task, sched, opt, gen, on_batch)
         p.epoch += 1
+        _check_finite(model, train_loss, seed, p.epoch)
         score, metrics = task.score(model) if held_out else (float(p.epoch), {})
+        if not math.isfinite(score):
+            raise EmotraceError(_diverged(f"the held-out score ({task.score_name}) is {score}: "
+                                          f"the predictions are not finite", seed, p.epoch))
         if plateau is not None:
             plateau.step(score)
         if score > p.best:

@@ -78,8 +78,9 @@ def schedule(tc: TrainConfig) -> Schedule:
 
 def _label_scale(ys: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     y = np.concatenate(ys, axis=0)
-    mean = torch.from_numpy(np.nan_to_num(np.nanmean(y, axis=0)).astype(np.float32))
-    std = torch.from_numpy(np.nan_to_num(np.nanstd(y, axis=0), nan=1.0).astype(np.float32))
+    with np.errstate(over="ignore"):  # labels like 1e30: training then stops with a clear error
+        mean = torch.from_numpy(np.nan_to_num(np.nanmean(y, axis=0)).astype(np.float32))
+        std = torch.from_numpy(np.nan_to_num(np.nanstd(y, axis=0), nan=1.0).astype(np.float32))
     std[std < 1e-8] = 1.0
     return mean, std
 

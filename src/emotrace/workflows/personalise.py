@@ -26,6 +26,7 @@ The standardiser is the general run's (fitted on its train partition); no statis
 from __future__ import annotations
 
 import copy
+import math
 import re
 import time
 from collections.abc import Callable
@@ -168,8 +169,8 @@ def _check_options(partition: str, seeds: int, win: int, hop: int, epochs: int, 
                     ("--patience", patience)):
         if v < 1:
             raise EmotraceError(f"{name} {v}: must be at least 1.")
-    if lr <= 0:
-        raise EmotraceError(f"--lr {lr}: must be positive.")
+    if not (math.isfinite(lr) and lr > 0):
+        raise EmotraceError(f"--lr {lr}: must be a positive, finite number.")
 
 
 def _subjects(r: Run, data: Path, partition: str, *, train_s: float, devel_s: float,
