@@ -9,7 +9,6 @@ and predicts a run is chosen from :data:`KINDS` by the run's kind
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +17,7 @@ from emotrace.config import DataConfig, FuseConfig, RunConfig, merge
 from emotrace.data.corpus import Corpus
 from emotrace.data.muse import PARTITION_FILE, load_corpus
 from emotrace.errors import EmotraceError
-from emotrace.fileio import check_output, folder_lock, write_json
+from emotrace.fileio import check_output, folder_lock, read_json, write_json
 from emotrace.kinds import fused, regression, segments
 from emotrace.run import CONFIG, METRICS, STATE, prepare_out, run_inputs, run_kind
 from emotrace.train.loop import EpochEvent
@@ -100,7 +99,10 @@ def final_source(run: Path | str) -> tuple[RunConfig, int, int]:
         raise EmotraceError(f"{run}: not a finished run (needs {CONFIG} and {METRICS}, no "
                             f"{STATE}). Pass the --out folder of a finished `emotrace train` with a "
                             f"devel partition.")
-    metrics = json.loads((run / METRICS).read_text())
+    metrics = read_json(run / METRICS)
+    if not isinstance(metrics, dict):
+        raise EmotraceError(f"{run / METRICS}: not a metrics object. Pass the --out folder of a "
+                            f"finished `emotrace train`.")
     if metrics.get("final"):
         raise EmotraceError(f"{run}: is itself a --final run (no devel data, so no best epoch). "
                             f"Pass the devel run it was made from.")

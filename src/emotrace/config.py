@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_text
 
+#: the largest seed: every seed must also seed NumPy (and scikit-learn), which take 32 bits
+MAX_SEED = 2**32 - 1
+
 
 class _Strict(BaseModel):
     # allow_inf_nan=False: `--lr inf` or `lr: .nan` in a config file is refused, not trained on
@@ -115,7 +118,8 @@ class TrainConfig(_Strict):
                              "rate on a devel plateau")
     patience: int = Field(15, ge=1, description="early stopping: epochs without devel gain")
     seeds: int = Field(3, ge=1, description="how many seeds; the best on devel is kept")
-    seed: int = Field(0, ge=0, description="first seed; seeds are seed, seed+1, ...")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="first seed; seeds are seed, seed+1, "
+                      "...")
     threads: int = Field(0, ge=0, description="CPU cores the command may use in all (caps --jobs); "
                          "0 = all. Every training job uses one torch thread, so results do not "
                          "depend on it")
@@ -128,6 +132,13 @@ class TrainConfig(_Strict):
         "(cross-entropy, early stopping on devel macro F1); the loss option is then unused")
     class_weights: bool = Field(False, description="classification: weight the cross-entropy by "
                                 "inverse train class frequency")
+
+    @model_validator(mode="after")
+    def _seeds_fit(self) -> TrainConfig:
+        if self.seed + self.seeds - 1 > MAX_SEED:
+            raise ValueError(f"the last seed, seed + seeds - 1 = {self.seed + self.seeds - 1}, is "
+                             f"above {MAX_SEED}; use a smaller seed")
+        return self
 
 
 #: TrainConfig fields that say how a run is executed, not what it computes

@@ -1,15 +1,17 @@
 """Atomic file writes (write to a temporary file beside the target, then rename), the guard that
 keeps outputs off inputs, and the lock that keeps one writer per folder.
 
-A reader never sees a half-written file, even when the process is killed.
+A reader never sees a half-written file, even when the process is killed or the disk fills up.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -42,9 +44,37 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise disk_full(path) from None
+        raise
+    except RuntimeError as e:  # torch.save reports a failed write as "unexpected pos ..."
+        if _write_failed(e) and _space_left(path.parent) < 16 * 2**20:
+            raise disk_full(path) from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def disk_full(path: Path | str) -> EmotraceError:
+    """The error for a write that failed because the file system is full."""
+    return EmotraceError(f"{path}: no space left on the device (disk full), so it was not "
+                         f"written; the previous version of the file, if any, is unchanged. Free "
+                         f"some space, then run the same command again: `emotrace train ... "
+                         f"--resume` continues an interrupted training from its last epoch.")
+
+
+def _write_failed(e: RuntimeError) -> bool:
+    text = str(e)
+    return "unexpected pos" in text or "PytorchStreamWriter" in text
+
+
+def _space_left(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
 
 
 def write_atomic(path: Path | str, writer: Callable[[IO[Any]], None], *, binary: bool = False) -> None:
@@ -62,6 +92,22 @@ def write_text(path: Path | str, text: str) -> None:
 
 def write_json(path: Path | str, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# reading what emotrace wrote
+
+
+def read_json(path: Path | str) -> Any:
+    """``json.loads`` of a file emotrace wrote (``metrics.json``, ...), or a clear error when it
+    is truncated, not JSON or not UTF-8."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise EmotraceError(f"{path}: not valid JSON ({str(e).splitlines()[0][:120]}); the file is "
+                            f"truncated or was edited. Restore it, or rerun the command that "
+                            f"wrote it.") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ in any later PyTorch and can't execute code.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from emotrace.data.muse import LABELS, available, load_corpus
 from emotrace.data.names import path_for
 from emotrace.data.standardise import Standardiser
 from emotrace.errors import EmotraceError
-from emotrace.fileio import atomic_path
+from emotrace.fileio import atomic_path, read_json
 from emotrace.models import SequenceRegressor, from_args
 from emotrace.train.difficulty import Difficulty
 from emotrace.train.loop import FitResult
@@ -52,8 +51,13 @@ def run_kind(path: Path | str) -> str:
     return task if task in KINDS else "regression"
 
 
-def read_checkpoint(path: Path, fmt: str) -> dict:
-    """``torch.load(weights_only=True)`` of a checkpoint of format ``fmt``, or a clear error."""
+#: what a checkpoint of each format must hold
+CHECKPOINT_KEYS = ("config", "model_args", "model", "normaliser", "feature_dims")
+
+
+def read_checkpoint(path: Path, fmt: str, keys: tuple[str, ...] = ()) -> dict:
+    """``torch.load(weights_only=True)`` of a checkpoint of format ``fmt`` holding ``keys``, or a
+    clear error."""
     try:
         ckpt = torch.load(path, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
@@ -65,6 +69,11 @@ def read_checkpoint(path: Path, fmt: str) -> dict:
         raise EmotraceError(f"{path}: checkpoint format {got!r} (emotrace {version}), but this "
                             f"emotrace ({__version__}) reads {fmt!r}. Retrain the run with this "
                             f"version.")
+    missing = [k for k in keys if k not in ckpt]
+    if missing:
+        raise EmotraceError(f"{path}: checkpoint of format {fmt!r} without {', '.join(missing)} "
+                            f"(the file is damaged or was written by another program). Retrain "
+                            f"the run.")
     return ckpt
 
 
@@ -218,15 +227,18 @@ def load_run(path: Path | str) -> Run:
                             f"`predict` and `fuse` accept but this command does not. Pass a run "
                             f"of `emotrace train`.")
     config = RunConfig.load(path / CONFIG)
-    ckpt = read_checkpoint(path / CHECKPOINT, CHECKPOINT_FORMAT)
+    ckpt = read_checkpoint(path / CHECKPOINT, CHECKPOINT_FORMAT, CHECKPOINT_KEYS)
     # compared after validation, so options added later (with defaults) keep old runs loadable
     if RunConfig.from_dict(ckpt["config"], source=str(path / CHECKPOINT)).model_dump(
             mode="json") != config.model_dump(mode="json"):
         raise EmotraceError(f"{path / CONFIG}: does not match {path / CHECKPOINT} (the files come "
                             f"from different runs). Restore the original config.yaml or retrain.")
-    model = from_args(ckpt["model_args"])
     try:
+        model = from_args(ckpt["model_args"])
         model.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise EmotraceError(f"{path / CHECKPOINT}: the model description in the checkpoint is "
+                            f"damaged ({type(e).__name__}: {e}). Retrain the run.") from None
     except RuntimeError as e:
         lines = [x.strip() for x in str(e).splitlines() if x.strip()]
         first = lines[1] if len(lines) > 1 else lines[0]  # line 0 only says "Error(s) in loading"
@@ -235,7 +247,7 @@ def load_run(path: Path | str) -> Run:
     model.eval()
     metrics = {}
     if (path / METRICS).exists():
-        metrics = json.loads((path / METRICS).read_text())
+        metrics = read_json(path / METRICS)
     std = Standardiser.from_state(ckpt["normaliser"],
                                   per_recording=tuple(config.data.per_recording))
     difficulty = None

@@ -7,8 +7,10 @@ Bad input ends with exit code 2 and a one-paragraph message; ``--debug`` shows t
 
 from __future__ import annotations
 
+import errno
 import importlib
 import math
+import re
 import sys
 import typing
 from pathlib import Path
@@ -19,6 +21,7 @@ from rich.markup import escape
 
 from emotrace.cli.common import INVOCATION, err
 from emotrace.errors import EmotraceError
+from emotrace.fileio import disk_full
 
 #: the command modules, in the order ``emotrace --help`` lists them
 COMMANDS = ("core", "gold", "classes", "personalise", "tune", "report", "export", "extract", "fuse")
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:
         if debug:
             raise
+        if e.errno == errno.ENOSPC:
+            _fail(disk_full(e.filename or "a file").args[0])
         if e.filename is None:
             _internal(e)
         blocker = _file_in_the_way(e)
@@ -105,6 +110,12 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # noqa: BLE001
         if debug:
             raise
+        if out_of_memory(e):
+            asked = re.search(r"allocate (\d+) bytes", str(e))
+            size = f" (tried to allocate {int(asked.group(1)) / 2**30:.1f} GiB)" if asked else ""
+            _fail(f"out of memory{size}: the model or the data does not fit in this machine's "
+                  f"memory. Use a smaller --hidden, --layers, --batch-size or --win, or fewer "
+                  f"feature sets.")
         _internal(e)
 
 
@@ -117,6 +128,19 @@ def _file_in_the_way(e: OSError) -> Path | None:
         if p.exists():
             return None if p.is_dir() else p
     return None
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """A failed allocation (``MemoryError``, or torch's "can't allocate memory")."""
+    text = str(e).lower()
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
+        "can't allocate memory" in text or "not enough memory" in text
+        or "out of memory" in text))
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)
 
 
 #: options whose value is a path to write; an empty one is refused
@@ -146,7 +170,9 @@ def _number_kind(param) -> type | None:
 
 def check_values(args: list[str]) -> None:
     """Refuse values that parse but make no sense, before any command runs, for every command
-    at once: an empty output path, a NaN or infinite number."""
+    at once: an empty output path, a NaN or infinite number, a seed outside 0 .. 2**32 - 1."""
+    from emotrace.config import MAX_SEED
+
     pairs = []
     for i, tok in enumerate(args):
         if tok.startswith("--") and "=" in tok:
@@ -171,6 +197,14 @@ def check_values(args: list[str]) -> None:
                 continue  # click names the bad value
             if not math.isfinite(number):
                 raise EmotraceError(f"{opt} {value}: not a finite number. Give a finite value.")
+        if p.name == "seed" and kind is int:
+            try:
+                number = int(value)
+            except ValueError:
+                continue
+            if not 0 <= number <= MAX_SEED:
+                raise EmotraceError(f"{opt} {value}: a seed must be a whole number from 0 to "
+                                    f"{MAX_SEED}.")
 
 
 def _internal(e: Exception) -> None:

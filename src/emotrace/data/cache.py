@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from emotrace.data.csvio import Table, read_table
+from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path
 
 CACHE_DIR = ".emotrace-cache"
@@ -69,7 +70,7 @@ def store(root: Path, path: Path, key: str, table: Table, fingerprint: np.ndarra
                          nonfinite=table.nonfinite,
                          first_line=table.first_nonfinite[0] if table.first_nonfinite else -1,
                          first_column=table.first_nonfinite[1] if table.first_nonfinite else "")
-    except OSError:
+    except (OSError, EmotraceError):  # e.g. a full disk: the cache is only a speed-up
         pass
 
 

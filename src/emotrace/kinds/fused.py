@@ -22,7 +22,6 @@ which ones the fusion model learnt from.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,12 +39,13 @@ from emotrace.data.muse import LABELS, PARTITION_FILE, available, load_corpus
 from emotrace.data.standardise import Standardiser
 from emotrace.data.windows import make_windows
 from emotrace.errors import EmotraceError
-from emotrace.fileio import LOCK, atomic_path, write_json
+from emotrace.fileio import LOCK, atomic_path, read_json, write_json
 from emotrace.metrics import partition_scores, trace_metrics
 from emotrace.models.late import METHODS, build_fusion, fusion_args, fusion_from_args
 from emotrace.run import (
     CHECKPOINT,
     CHECKPOINT_FORMAT,
+    CHECKPOINT_KEYS,
     CONFIG,
     METRICS,
     PREDICTIONS,
@@ -66,6 +66,7 @@ from emotrace.train.regression import Split, feature_groups, train_seeds
 Predictor = Callable[..., list[Path]]
 
 FUSION_FORMAT = "emotrace-fusion-checkpoint-1"
+FUSION_KEYS = ("config", "model_args", "model", "input_mean", "input_std", "feature_dims")
 PARTITIONS = ("train", "devel", "test")
 
 
@@ -99,7 +100,8 @@ def _check_input(path: Path) -> _Input:
                                 f"the --out folder of a finished `emotrace train` or "
                                 f"`emotrace fuse`.")
     fused = is_fused(path)
-    read_checkpoint(path / CHECKPOINT, FUSION_FORMAT if fused else CHECKPOINT_FORMAT)
+    read_checkpoint(path / CHECKPOINT, *((FUSION_FORMAT, FUSION_KEYS) if fused
+                                          else (CHECKPOINT_FORMAT, CHECKPOINT_KEYS)))
     if fused:
         fc = FuseConfig.load(path / CONFIG)
         targets, features = fc.targets, fc.features
@@ -109,10 +111,7 @@ def _check_input(path: Path) -> _Input:
             raise EmotraceError(f"{path / CONFIG}: a {rc.train.task} run; late fusion combines "
                                 f"time-continuous predictions of regression runs only.")
         targets, features = rc.data.targets, rc.data.features
-    try:
-        metrics = json.loads((path / METRICS).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise EmotraceError(f"{path / METRICS}: not valid JSON ({e}). Retrain the run.") from None
+    metrics = read_json(path / METRICS)
     return _Input(path, list(targets), list(features), metrics)
 
 
@@ -437,7 +436,7 @@ def load_fused(run: Path | str) -> _Fused:
     path = Path(run)
     _check_input(path)
     cfg = FuseConfig.load(path / CONFIG)
-    ckpt = torch.load(path / CHECKPOINT, weights_only=True)
+    ckpt = read_checkpoint(path / CHECKPOINT, FUSION_FORMAT, FUSION_KEYS)
     if ckpt["config"] != cfg.model_dump(mode="json"):
         raise EmotraceError(f"{path / CONFIG}: does not match {path / CHECKPOINT} (the files come "
                             f"from different runs). Restore the original config.yaml or fuse "

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from emotrace.config import read_yaml
 from emotrace.data.csvio import read_table
 from emotrace.data.names import path_for
 from emotrace.errors import EmotraceError
@@ -128,7 +128,7 @@ def load_run_data(path: Path | str, *, data: Path | str | None = None,
                             f"Retrain the run or restore the file.") from None
     config: dict = {}
     if (path / "config.yaml").exists():
-        config = yaml.safe_load((path / "config.yaml").read_text()) or {}
+        config = read_yaml(path / "config.yaml")  # a truncated file is a clear error
     targets = _targets(path, metrics, config)
     rd = RunData(path, path.name or str(path), metrics, config, targets)
     folder = path / "predictions" / partition

@@ -139,8 +139,26 @@ def _save_state(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def _load_state(path: Path, fingerprint: dict) -> dict:
-    state = torch.load(path, weights_only=True)
+#: what each kind of resume file must hold: one seed's place, the run's finished seeds
+SEED_KEYS = ("model", "optimizer", "scheduler", "rng", "epoch", "best", "best_epoch", "bad",
+             "elapsed", "history", "best_model", "best_metrics")
+RUN_KEYS = ("done",)
+
+
+def _load_state(path: Path, fingerprint: dict, keys: tuple[str, ...] = ()) -> dict:
+    try:  # torch's own message would suggest weights_only=False, which can run code: never
+        state = torch.load(path, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise EmotraceError(f"{path}: not a readable resume state ({type(e).__name__}; the file "
+                            f"is damaged or was not written by emotrace). Delete it and train "
+                            f"from the start without --resume, or choose another --out.") from None
+    if not isinstance(state, dict):
+        state = {}
+    missing = [k for k in keys if k not in state]
+    if state.get("format") == STATE_FORMAT and missing:
+        raise EmotraceError(f"{path}: resume state without {', '.join(missing)} (the file is "
+                            f"damaged). Delete it and train from the start without --resume, or "
+                            f"choose another --out.")
     if state.get("format") != STATE_FORMAT or state.get("config") != fingerprint:
         raise EmotraceError(f"{path}: this interrupted run was started with another "
                             f"configuration or emotrace version. Start a new run with a new "
@@ -238,7 +256,7 @@ def fit_seed(task: Task, sched: Schedule, seed: int, *, seed_index: int = 0, n_s
     scheduler and RNG states at the end).
     """
     held_out = task.score is not None
-    saved = _load_state(state_path, fingerprint or {}) if (
+    saved = _load_state(state_path, fingerprint or {}, SEED_KEYS) if (
         resume and state_path is not None and state_path.exists()) else None
     model, opt, plateau, gen, p = _start_seed(task, sched, seed, saved)
     start = time.perf_counter() - p.elapsed
@@ -379,7 +397,7 @@ def fit_seeds(make: Callable[..., tuple[Task, Schedule]], args: tuple, seeds: li
     """
     state = {"format": STATE_FORMAT, "config": fingerprint or {}, "done": []}
     if resume and state_path is not None and state_path.exists():
-        state = _load_state(state_path, fingerprint or {})
+        state = _load_state(state_path, fingerprint or {}, RUN_KEYS)
     finished = {d["index"]: {**d, "result": SeedResult(**d["result"])} for d in state["done"]}
     if state_path is not None:
         _save_state(state_path, state)  # marks the folder as holding an interrupted run

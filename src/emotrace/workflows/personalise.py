@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emotrace.config import MAX_SEED
 from emotrace.data.corpus import Recording
 from emotrace.data.muse import PARTITION_FILE
 from emotrace.data.names import path_for
@@ -161,7 +162,7 @@ def finetune(model: torch.nn.Module, subject: SubjectData, *, seed: int, loss: s
 
 
 def _check_options(partition: str, seeds: int, win: int, hop: int, epochs: int, patience: int,
-                   lr: float) -> None:
+                   lr: float, seed: int = 0) -> None:
     if partition == "train":
         raise EmotraceError("--partition train: the general model was trained on these subjects. "
                             "Personalise devel or test subjects.")
@@ -171,6 +172,9 @@ def _check_options(partition: str, seeds: int, win: int, hop: int, epochs: int, 
             raise EmotraceError(f"{name} {v}: must be at least 1.")
     if not (math.isfinite(lr) and lr > 0):
         raise EmotraceError(f"--lr {lr}: must be a positive, finite number.")
+    if not 0 <= seed <= seed + seeds - 1 <= MAX_SEED:
+        raise EmotraceError(f"--seed {seed} (with --seeds {seeds}): seeds must be whole numbers "
+                            f"from 0 to {MAX_SEED}.")
 
 
 def _subjects(r: Run, data: Path, partition: str, *, train_s: float, devel_s: float,
@@ -293,7 +297,7 @@ def personalise(run: Path | str, data: Path | str, *, out: Path | str, partition
     Returns ``{"targets": {t: {"global": {general, personal, gain}, "mean_subject": {...}}},
     "subjects": [...], ...}``.
     """
-    _check_options(partition, seeds, win, hop, epochs, patience, lr)
+    _check_options(partition, seeds, win, hop, epochs, patience, lr, seed)
     train_s = parse_duration(subject_train, option="--subject-train")
     devel_s = parse_duration(subject_devel, option="--subject-devel")
     out, data = check_output(out, {"--data": data, "--run": run}), Path(data)
