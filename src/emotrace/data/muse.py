@@ -171,21 +171,58 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
     report = LoadReport(features={}, label_missing_steps={t: 0 for t in targets})
     dims: dict[str, int] = {}
     recordings: list[Recording] = []
+    mixed: list[str] = []  # files whose time span does not match their labels'
     for e in entries:
         labels = _label_tables(root, e, targets, tables, strict=strict)
         feats = _feature_tables(root, e, features, tables, dims, strict=strict)
         grid_src = labels[targets[0]] if targets and targets[0] in labels else feats[features[0]]
         grid = grid_src.timestamps
+        bad = [_span_problem(t, grid_src, e.id) for t in [*labels.values(), *feats.values()]
+               if t is not grid_src and _span_overlap(t.timestamps, grid) < 0.5]
+        if bad:
+            mixed += bad
+            continue  # every such file is named at the end
         rec = Recording(e.id, e.partition, e.subject, np.round(grid).astype(np.int64))
         if not labels:
             report.unlabelled_recordings.append(e.id)
         _align_labels(rec, grid, labels, report, tolerance_ms)
         _align_features(rec, grid, feats, report, tolerance_ms)
         recordings.append(rec)
+    if mixed:
+        raise EmotraceError(f"{len(mixed)} file(s) have timestamps that overlap the label "
+                            f"timestamps of their recording by less than half (mixed time units?): "
+                            f"{'; '.join(mixed)}. Every timestamp must be in milliseconds on the "
+                            f"same clock as the labels; a file in seconds spans 1000 times less.")
     if not recordings:
         raise located(root / PARTITION_FILE, "no recordings selected",
                       fix="List recordings in partition.csv.")
     return Corpus(root, recordings, dims, targets, report)
+
+
+def _span_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """How much the time spans of two sorted timestamp arrays overlap, as a share of the longer
+    span (1 when both are single instants).
+
+    >>> _span_overlap(np.array([0, 1000, 60000]), np.array([0, 60000]))
+    1.0
+    >>> _span_overlap(np.array([0.0, 60.0]), np.array([0, 60000]))  # seconds vs milliseconds
+    0.001
+    """
+    longer = max(a[-1] - a[0], b[-1] - b[0])
+    if longer <= 0:
+        return 1.0
+    return float(max(0.0, min(a[-1], b[-1]) - max(a[0], b[0])) / longer)
+
+
+def _span_problem(table: Table, grid: Table, rid: str) -> str:
+    a, b = table.timestamps, grid.timestamps
+    text = (f"{table.path} (recording {rid!r}): timestamps {a[0]:g}–{a[-1]:g}, but the "
+            f"recording's time grid ({grid.path}) spans {b[0]:g}–{b[-1]:g}")
+    sa, sb = a[-1] - a[0], b[-1] - b[0]
+    if sa > 0 and sb > 0 and 300 < max(sa / sb, sb / sa) < 3000:
+        text += f" looks like {'seconds' if sa < sb else 'milliseconds'} against " \
+                f"{'milliseconds' if sa < sb else 'seconds'}"
+    return text
 
 
 def _select(root: Path, entries: list[Entry], partitions: Iterable[str] | None) -> list[Entry]:
