@@ -8,12 +8,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 from helpers import lines, run_cli, snapshot, write_lines
-from test_cli_errors import bad
+from test_cli_errors import bad, train_args
 
+import emotrace
 from emotrace.data.muse import load_corpus
+from emotrace.run import NO_DEVEL
+
+PARTITION = Path("metadata/partition.csv")
 
 
 def _to_seconds(path: Path) -> None:
@@ -61,3 +67,55 @@ def test_sparser_feature_rate_is_fine(capsys, corpus):
     assert code == 0, err
     c = load_corpus(corpus, features=["physio"])
     assert c.report.features["physio"].zero_filled_steps > 0
+
+
+def test_files_without_partition_entry_are_a_warning(capsys, corpus, tmp_path):
+    for kind in ("feature_segments/audio", "label_segments/arousal"):
+        src = corpus / kind / "S01_1.csv"
+        (corpus / kind / "S99_9.csv").write_text(src.read_text())
+    code, out, err = run_cli(capsys, "data", "check", corpus, "--quiet")
+    assert code == 0, err
+    text = " ".join(err.split())
+    for kind in ("feature_segments/audio", "label_segments/arousal"):
+        assert f"{corpus / kind}: 1 file(s) have no entry in metadata/partition.csv" in text
+    assert "S99_9" in text
+    code, _, err = run_cli(capsys, *train_args(corpus, tmp_path / "run"))
+    assert code == 0, err
+    warnings = json.loads((tmp_path / "run" / "metrics.json").read_text())["warnings"]
+    assert any("S99_9" in w for w in warnings)
+
+
+def test_corpus_without_devel_is_a_warning(capsys, corpus, tmp_path):
+    rows = lines(corpus / PARTITION)
+    write_lines(corpus / PARTITION, [r.replace(",devel,", ",train,") for r in rows])
+    code, _, err = run_cli(capsys, *train_args(corpus, tmp_path / "run", "--epochs", "2"))
+    assert code == 0, err
+    text = " ".join(err.split())
+    assert "warning:" in text and "no recording in the devel partition" in text
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert NO_DEVEL in metrics["warnings"]
+    assert metrics["epochs"] == 2  # nothing to stop on: all epochs, as the warning says
+
+
+def test_final_run_does_not_warn_about_devel(corpus, tmp_path):
+    """--final moves devel into train on purpose: no warning about a missing devel."""
+    from helpers import TINY_CONFIG
+
+    metrics = emotrace.fit_final(corpus, out=tmp_path / "final", config=TINY_CONFIG, epochs=1)
+    assert NO_DEVEL not in metrics["warnings"]
+    assert NO_DEVEL not in json.loads((tmp_path / "final" / "metrics.json").read_text())["warnings"]
+
+
+def test_a_devel_corpus_does_not_warn(corpus, tmp_path):
+    from helpers import TINY_CONFIG
+
+    metrics = emotrace.fit(corpus, out=tmp_path / "run", config=TINY_CONFIG)
+    assert NO_DEVEL not in metrics["warnings"]
+    assert np.isfinite(metrics["devel"]["ccc"])
+
+
+def test_loading_one_partition_does_not_call_the_others_unlisted(corpus):
+    """Files of the other partitions are listed in partition.csv: no warning about them."""
+    for part in ("train", "devel", "test"):
+        report = load_corpus(corpus, partitions=[part]).report
+        assert report.unlisted == {}, part

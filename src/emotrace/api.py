@@ -19,7 +19,7 @@ from emotrace.data.muse import PARTITION_FILE, load_corpus
 from emotrace.errors import EmotraceError
 from emotrace.fileio import check_output, folder_lock, read_json, write_json
 from emotrace.kinds import fused, regression, segments
-from emotrace.run import CONFIG, METRICS, STATE, prepare_out, run_inputs, run_kind
+from emotrace.run import CONFIG, METRICS, NO_DEVEL, STATE, prepare_out, run_inputs, run_kind
 from emotrace.train.loop import EpochEvent
 
 #: run kind -> the module with its fit / evaluate / predict
@@ -155,6 +155,7 @@ def fit_final(data: Path | str, *, out: Path | str, run: Path | str | None = Non
         dataclasses.replace(r, partition="train") if r.partition == "devel" else r
         for r in corpus.recordings])
     metrics = fit(data, out=out, config=cfg, on_event=on_event, corpus=merged)
+    metrics["warnings"] = [w for w in metrics["warnings"] if w != NO_DEVEL]  # devel is in train
     metrics["devel"] = None
     metrics["final"] = {
         "trained_on": ["train", "devel"], "recordings": len(merged.partition("train")),

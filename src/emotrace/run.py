@@ -21,7 +21,7 @@ import torch
 
 from emotrace._version import __version__
 from emotrace.config import RunConfig, read_yaml
-from emotrace.data.corpus import Recording
+from emotrace.data.corpus import Corpus, Recording
 from emotrace.data.csvio import write_table
 from emotrace.data.muse import LABELS, available, load_corpus
 from emotrace.data.names import path_for
@@ -146,6 +146,17 @@ def _check_same_config(path: Path, config: dict) -> None:
         raise EmotraceError(f"{path}: the interrupted run was started with other options "
                             f"({'; '.join(diff)}). Repeat the original options with --resume, or "
                             f"choose another --out.")
+
+
+#: the warning of a training corpus without devel recordings
+NO_DEVEL = ("no recording in the devel partition of metadata/partition.csv, so there was nothing "
+            "to stop early on or to choose among seeds: every seed trained for all --epochs and "
+            "the first seed's last epoch was kept. Mark some recordings as devel")
+
+
+def corpus_warnings(corpus: Corpus) -> list[str]:
+    """What loading a training corpus warns about, plus a missing devel partition."""
+    return corpus.report.warnings() + ([] if corpus.partition("devel") else [NO_DEVEL])
 
 
 def fit_metrics(result: FitResult, *, targets: list[str], features: list[str], start: float,

@@ -59,9 +59,14 @@ class LoadReport:
     features: dict[str, FeatureReport] = field(default_factory=dict)
     label_missing_steps: dict[str, int] = field(default_factory=dict)
     unlabelled_recordings: list[str] = field(default_factory=list)
+    #: folder -> ids of its files that metadata/partition.csv does not list (not loaded)
+    unlisted: dict[str, list[str]] = field(default_factory=dict)
 
     def warnings(self) -> list[str]:
         out = []
+        for folder, ids in self.unlisted.items():
+            out.append(f"{folder}: {len(ids)} file(s) have no entry in metadata/partition.csv and "
+                       f"were not loaded: {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
         for name, r in self.features.items():
             if r.zero_filled_steps:
                 out.append(f"feature set {name!r}: {r.zero_filled_steps} of {r.steps} label steps "

@@ -163,12 +163,14 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
     standardisation (:mod:`emotrace.data.standardise`); such steps are counted in ``corpus.report``.
     """
     root = Path(root)
-    entries = _select(root, read_partition(root), partitions)
+    listed = read_partition(root)
+    entries = _select(root, listed, partitions)
     features, targets = _names(root, features, targets)
     jobs = _file_jobs(root, entries, features, targets)
     tables = dict(zip((p for p, _ in jobs), read_tables(root, jobs, cache=cache, progress=progress),
                       strict=True))
     report = LoadReport(features={}, label_missing_steps={t: 0 for t in targets})
+    _unlisted(root, {e.id for e in listed}, features, targets, report)
     dims: dict[str, int] = {}
     recordings: list[Recording] = []
     mixed: list[str] = []  # files whose time span does not match their labels'
@@ -197,6 +199,16 @@ def load_corpus(root: Path | str, *, features: list[str] | None = None,
         raise located(root / PARTITION_FILE, "no recordings selected",
                       fix="List recordings in partition.csv.")
     return Corpus(root, recordings, dims, targets, report)
+
+
+def _unlisted(root: Path, ids: set[str], features: list[str], targets: list[str],
+              report: LoadReport) -> None:
+    """Files of the loaded folders that partition.csv does not list: a warning, since a silent
+    skip would hide a typo in an id or a forgotten row."""
+    for folder in [root / LABELS / t for t in targets] + [root / FEATURES / f for f in features]:
+        extra = sorted(p.stem for p in folder.glob("*.csv") if p.stem not in ids)
+        if extra:
+            report.unlisted[str(folder)] = extra
 
 
 def _span_overlap(a: np.ndarray, b: np.ndarray) -> float:

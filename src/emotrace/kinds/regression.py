@@ -23,6 +23,7 @@ from emotrace.run import (
     PREDICTIONS,
     STATE,
     check_finite,
+    corpus_warnings,
     fit_metrics,
     labelled,
     load_run,
@@ -109,7 +110,7 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
                     scheduler=result.scheduler, rng=result.rng, epoch=result.best.best_epoch,
                     seed=result.best.seed, difficulty=difficulty.state() if difficulty else None)
     metrics = fit_metrics(result, targets=dc.targets, features=dc.features, start=start,
-                          warnings=corpus.report.warnings())
+                          warnings=corpus_warnings(corpus))
     metrics["train_predictions"] = "out-of-fold" if folds else "in-sample"
     if difficulty is not None:
         metrics["difficulty_seconds"] = difficulty_seconds

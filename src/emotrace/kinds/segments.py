@@ -35,6 +35,7 @@ from emotrace.run import (
     STATE,
     Run,
     check_finite,
+    corpus_warnings,
     fit_metrics,
     labelled,
     load_run,
@@ -125,7 +126,7 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
                "train_class_shares": (np.bincount(train_known.astype(int), minlength=n_classes)
                                       / len(train_known)).round(4).tolist(),
                **fit_metrics(result, targets=dc.targets, features=dc.features, start=start,
-                             warnings=corpus.report.warnings())}
+                             warnings=corpus_warnings(corpus))}
     write_json(out / METRICS, metrics)
     return metrics
 
