@@ -154,8 +154,9 @@ def test_a_missing_signal_file_is_named(tmp_path):
 
 
 def test_cli_data_prepare_errors_exit_2(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "data", "prepare", "stress-predict", "--source", tmp_path,
-                           "--out", tmp_path / "out", "--quiet")
+    (tmp_path / "src").mkdir()
+    code, _, err = run_cli(capsys, "data", "prepare", "stress-predict", "--source",
+                           tmp_path / "src", "--out", tmp_path / "out", "--quiet")
     assert code == 2 and "no Raw_data/ folder" in err
     code, _, err = run_cli(capsys, "data", "prepare", "stress-predict", "--source",
                            tmp_path / "nope", "--out", tmp_path / "out", "--quiet")

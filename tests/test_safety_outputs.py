@@ -191,3 +191,14 @@ def test_check_output(tmp_path, monkeypatch, out, how):
     else:
         with pytest.raises(EmotraceError, match=f"{how} the input --data c"):
             check_output(out, {"--data": "c"})
+
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_data_prepare_into_its_source(capsys, tmp_path, where):
+    """Not in the issue's list, but the same rule: an adapter never writes into the dataset."""
+    source = tmp_path / "ceap"
+    source.mkdir()
+    (source / "README").write_text("the dataset as distributed")
+    out = source if where == "same" else source / "muse"
+    refused(capsys, tmp_path, "data", "prepare", "ceap360vr", "--source", source, "--out", out,
+            "--quiet", names=(out, source, "--source"))

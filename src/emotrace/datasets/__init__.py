@@ -6,10 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from emotrace.errors import EmotraceError
+from emotrace.fileio import writes
 
 ADAPTERS = ("ceap360vr", "stress-predict", "synthetic")
 
 
+@writes("out", inputs={"--source": "source"}, lock=False)
 def prepare(name: str, *, out: Path | str, source: Path | str | None = None,
             progress: Callable[[int, int], None] | None = None) -> dict:
     """Write dataset ``name`` from ``source`` into a MuSe-layout corpus at ``out``."""
