@@ -19,6 +19,7 @@ import numpy as np
 from emotrace.data.corpus import PARTITIONS
 from emotrace.data.csvio import check_timeline, read_table, write_table
 from emotrace.data.muse import LABELS, PARTITION_FILE, Entry, read_partition
+from emotrace.data.names import path_for
 from emotrace.errors import EmotraceError, located
 from emotrace.fileio import write_json
 from emotrace.labels.raters import minmax
@@ -336,7 +337,7 @@ def _collect(entries: list[Entry], folder: Path, seg_dir: Path | None, *, target
     out = _Collected([], {}, np.zeros((0, len(names))), [], [])
     rows: list[np.ndarray] = []
     for i, e in enumerate(entries):
-        path = folder / f"{e.id}.csv"
+        path = path_for(folder, e.id)
         if not path.is_file():
             if e.partition == "test":
                 out.skipped.append(e.id)
@@ -347,14 +348,14 @@ def _collect(entries: list[Entry], folder: Path, seg_dir: Path | None, *, target
         if unit == "s":
             out.seconds.append(e.id)
         out.traces[e.id] = (ts, y)
-        rec_segs = (read_segments(seg_dir / f"{e.id}.csv", ts, recording=e.id, partition=e.partition)
+        rec_segs = (read_segments(path_for(seg_dir, e.id), ts, recording=e.id, partition=e.partition)
                     if seg_dir is not None else
                     fixed_segments(ts, length_s=segment_length, recording=e.id, partition=e.partition))
         for s in rec_segs:
             x = y[s.rows]
             x = x[np.isfinite(x)]
             if len(x) < need:
-                where = seg_dir / f"{e.id}.csv" if seg_dir is not None else path
+                where = path_for(seg_dir, e.id) if seg_dir is not None else path
                 raise located(where, f"segment {s.segment_id} of {e.id!r} ({s.start}–{s.end} ms) "
                               f"holds {len(x)} finite label step(s), but the statistics need at "
                               f"least {need}", line=s.line,
@@ -400,7 +401,7 @@ def _write_classes(out: Path, name: str, col: _Collected, classes: np.ndarray, p
         seg_col = np.concatenate([np.full(len(s.rows), s.segment_id, np.int64) for s, _ in rs])
         cls_col = np.concatenate([np.full(len(s.rows), c, np.int64) for s, c in rs])
         order = np.argsort(idx, kind="stable")
-        write_table(out / LABELS / name / f"{rid}.csv",
+        write_table(path_for(out / LABELS / name, rid),
                     {"timestamp": np.round(ts[idx[order]]).astype(np.int64),
                      "segment_id": seg_col[order], "class_id": cls_col[order]})
     segs = col.segs

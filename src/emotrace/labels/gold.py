@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from emotrace.data.csvio import write_labels
+from emotrace.data.names import path_for
 from emotrace.errors import EmotraceError, located
 from emotrace.fileio import write_json
 from emotrace.labels.agreement import agreement, agreement_overall
@@ -101,7 +102,7 @@ def _one_recording(t: RaterTable, x: np.ndarray, *, eda: Path | str | None, eda_
     rec: dict = {"raters": t.raters, "steps": len(x), "rate_hz": round(t.rate, 6),
                  "time_unit": t.time_unit}
     if eda is not None:
-        path = Path(eda) / f"{t.id}.csv"
+        path = path_for(Path(eda), t.id)
         if not path.is_file():
             raise located(path, "EDA file not found", fix=f"Add the EDA of recording {t.id}.")
         x, weakest = replace_weakest(x, read_eda(path, t.timestamps), smooth=eda_smooth)
@@ -179,7 +180,7 @@ def gold_standard(raw: Path | str, *, dimension: str, out: Path | str, method: s
         gold = post(gold) if post else gold
         if standardize == "per-recording-minmax":
             gold = minmax(gold)
-        write_labels(out / "label_segments" / dimension / f"{t.id}.csv",
+        write_labels(path_for(out / "label_segments" / dimension, t.id),
                      np.rint(t.timestamps * 1000), gold)
         report["warnings"] += [f"{t.id}: {w}" for w in notes]
         report["recordings"][t.id] = rec
