@@ -202,3 +202,14 @@ def test_data_prepare_into_its_source(capsys, tmp_path, where):
     out = source if where == "same" else source / "muse"
     refused(capsys, tmp_path, "data", "prepare", "ceap360vr", "--source", source, "--out", out,
             "--quiet", names=(out, source, "--source"))
+
+
+def test_train_out_holding_its_config_file(capsys, corpus, tmp_path):
+    """train writes OUT/config.yaml: a new run into the folder of its --config would overwrite
+    the user's file (with --resume, RUN/config.yaml is the run's own and stays allowed)."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    config = folder / "config.yaml"
+    config.write_text("# my notes\ndata: {features: [audio], targets: [arousal]}\n")
+    refused(capsys, tmp_path, "train", "--data", corpus, "--config", config, "--out", folder,
+            *TINY, names=(folder, config, "--config"))

@@ -29,6 +29,7 @@ from emotrace.cli.common import (
 )
 from emotrace.cli.options import run_config, to_config, with_config_flags
 from emotrace.errors import EmotraceError
+from emotrace.fileio import check_output
 
 if TYPE_CHECKING:
     from emotrace.config import RunConfig
@@ -113,6 +114,8 @@ def train(
     """
     import emotrace
 
+    if not resume:  # a new run writes OUT/config.yaml: never over the --config file given
+        check_output(out, {"--config": config})
     cfg, explicit_epochs = train_config(config, flags, final=final, from_run=from_run,
                                         resume=resume)
     score = "f1" if cfg.train.task == "classification" else "ccc"
