@@ -188,6 +188,13 @@ def test_out_of_memory_for_an_absurd_hidden(corpus, tmp_path):
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
+@pytest.mark.parametrize("option", ["--hidden", "--layers", "--channels", "--kernel"])
+def test_size_beyond_torch_integers(capsys, corpus, tmp_path, option):
+    """Was: 'Overflow when unpacking long long' as an internal error."""
+    bad(capsys, *train_args(corpus, tmp_path / "run", option, "99999999999999999999"),
+        names=(f"model.{option[2:]}", "2147483647"))
+
+
 @pytest.mark.parametrize("command", ["train", "personalise", "fuse", "tune", "classes"])
 @pytest.mark.parametrize("seed", ["99999999999999999999", "4294967296", "-1"])
 def test_seed_out_of_range(capsys, corpus, tiny_run, tmp_path, command, seed):

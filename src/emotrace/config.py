@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_text
 
+#: the largest model size (units, layers, channels, ...): beyond it a size overflows torch's
+#: index types; anything near it is refused as out of memory anyway
+MAX_SIZE = 2**31 - 1
 #: the largest seed: every seed must also seed NumPy (and scikit-learn), which take 32 bits
 MAX_SEED = 2**32 - 1
 
@@ -78,19 +81,19 @@ class ModelConfig(_Strict):
         "gcnn-rnn", description="the block before the RNN: none (rnn), self-attention "
         "(attn-rnn) or a gated convolution (gcnn-rnn)")
     cell: Literal["gru", "lstm"] = Field("gru", description="recurrent cell")
-    hidden: int = Field(128, ge=1, description="units of the input projection and of each "
-                        "RNN layer and direction")
-    layers: int = Field(2, ge=1, description="stacked RNN layers")
+    hidden: int = Field(128, ge=1, le=MAX_SIZE, description="units of the input projection and of "
+                        "each RNN layer and direction")
+    layers: int = Field(2, ge=1, le=MAX_SIZE, description="stacked RNN layers")
     bidirectional: bool = Field(True, description="read each window in both directions; "
                                 "unidirectional models can stream")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout probability in the "
                            "input projection, between RNN layers and in the head")
-    heads: int = Field(4, ge=1, description="attn-rnn: attention heads")
-    channels: int = Field(64, ge=1, description="gcnn-rnn: convolution channels")
-    kernel: int = Field(3, ge=1, description="gcnn-rnn: convolution width in steps")
-    head_hidden: int = Field(32, ge=1, description="hidden units of the MLP head")
-    project: int = Field(0, ge=0, description="early fusion: project the concatenated features "
-                         "linearly to this many dimensions first; 0 = off")
+    heads: int = Field(4, ge=1, le=MAX_SIZE, description="attn-rnn: attention heads")
+    channels: int = Field(64, ge=1, le=MAX_SIZE, description="gcnn-rnn: convolution channels")
+    kernel: int = Field(3, ge=1, le=MAX_SIZE, description="gcnn-rnn: convolution width in steps")
+    head_hidden: int = Field(32, ge=1, le=MAX_SIZE, description="hidden units of the MLP head")
+    project: int = Field(0, ge=0, le=MAX_SIZE, description="early fusion: project the concatenated "
+                         "features linearly to this many dimensions first; 0 = off")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> ModelConfig:

@@ -8,6 +8,7 @@ Bad input ends with exit code 2 and a one-paragraph message; ``--debug`` shows t
 from __future__ import annotations
 
 import errno
+import gc
 import importlib
 import math
 import re
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     args = expand_multi(list(sys.argv[1:] if argv is None else argv))
     INVOCATION[:] = args
     debug = "--debug" in args
+    oom = None
     try:
         check_values(args)
         app(args=args, prog_name="emotrace")
@@ -110,13 +112,17 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # noqa: BLE001
         if debug:
             raise
-        if out_of_memory(e):
-            asked = re.search(r"allocate (\d+) bytes", str(e))
-            size = f" (tried to allocate {int(asked.group(1)) / 2**30:.1f} GiB)" if asked else ""
-            _fail(f"out of memory{size}: the model or the data does not fit in this machine's "
-                  f"memory. Use a smaller --hidden, --layers, --batch-size or --win, or fewer "
-                  f"feature sets.")
-        _internal(e)
+        if not out_of_memory(e):
+            _internal(e)
+        asked = re.search(r"allocate (\d+) bytes", str(e))
+        oom = (f" (tried to allocate {int(asked.group(1)) / 2**30:.1f} GiB)"
+               if asked and int(asked.group(1)) >= 2**27 else "")
+    if oom is None:
+        return
+    # reported after the except block, whose traceback still holds what filled the memory
+    gc.collect()
+    _fail(f"out of memory{oom}: the model or the data does not fit in this machine's memory. "
+          f"Use a smaller --hidden, --layers, --batch-size or --win, or fewer feature sets.")
 
 
 def _file_in_the_way(e: OSError) -> Path | None:
