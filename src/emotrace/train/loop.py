@@ -395,21 +395,62 @@ def fit_seeds(make: Callable[..., tuple[Task, Schedule]], args: tuple, seeds: li
     continues the others (``fingerprint``, e.g. the run's config, must equal the one they were
     written with). An interrupted run resumed with any ``jobs`` ends as an uninterrupted one.
     """
-    state = {"format": STATE_FORMAT, "config": fingerprint or {}, "done": []}
-    if resume and state_path is not None and state_path.exists():
-        state = _load_state(state_path, fingerprint or {}, RUN_KEYS)
-    finished = {d["index"]: {**d, "result": SeedResult(**d["result"])} for d in state["done"]}
-    if state_path is not None:
-        _save_state(state_path, state)  # marks the folder as holding an interrupted run
-    todo = [(make, args, s, i, len(seeds),
-             seed_state_path(state_path, s) if state_path is not None else None, resume,
-             fingerprint) for i, s in enumerate(seeds) if i not in finished]
+    group = SeedGroup(make, args, seeds, state_path, fingerprint)
+    return fit_groups([group], jobs=jobs, resume=resume, on_event=on_event)[0]
+
+
+@dataclass
+class SeedGroup:
+    """Seeds of one task (see :func:`fit_seeds`), e.g. one fold of a cross-validation, with
+    their own resume state."""
+
+    make: Callable[..., tuple[Task, Schedule]]
+    args: tuple
+    seeds: list[int]
+    state_path: Path | None = None
+    fingerprint: dict | None = None
+
+
+def fit_groups(groups: list[SeedGroup], *, jobs: int = 1, resume: bool = False,
+               on_event: Callable[[EpochEvent], None] | None = None) -> list[FitResult]:
+    """:func:`fit_seeds` for several tasks at once: every seed of every group is one job, all
+    of them ``jobs`` at a time in worker processes; one :class:`FitResult` per group (its best
+    seed). Each group keeps its finished seeds in its own ``state_path``, so an interrupted call
+    resumed with ``resume=True`` skips them, group by group, and ends as an uninterrupted one.
+    Progress events number the seeds across all groups."""
+    finished: list[dict[int, dict]] = []
+    states = []
+    for g in groups:
+        state = {"format": STATE_FORMAT, "config": g.fingerprint or {}, "done": []}
+        if resume and g.state_path is not None and g.state_path.exists():
+            state = _load_state(g.state_path, g.fingerprint or {}, RUN_KEYS)
+        finished.append({d["index"]: {**d, "result": SeedResult(**d["result"])}
+                         for d in state["done"]})
+        states.append(state)
+        if g.state_path is not None:
+            _save_state(g.state_path, state)  # marks the folder as holding an interrupted run
+    total = sum(len(g.seeds) for g in groups)
+    todo, where, offset = [], [], 0
+    for gi, g in enumerate(groups):
+        for i, s in enumerate(g.seeds):
+            if i not in finished[gi]:
+                todo.append((g.make, g.args, s, offset + i, total,
+                             seed_state_path(g.state_path, s) if g.state_path is not None else None,
+                             resume, g.fingerprint))
+                where.append((gi, i))
+        offset += len(g.seeds)
     for k, run in run_jobs(_seed_job, todo, jobs=jobs, on_event=on_event):
-        index = todo[k][3]
-        finished[index] = {**run, "index": index}
-        if state_path is not None:
-            state["done"] = [{**d, "result": d["result"].__dict__} for d in finished.values()]
-            _save_state(state_path, state)
-            seed_state_path(state_path, seeds[index]).unlink(missing_ok=True)
-    task, _ = make(*args)
-    return _result(task, [finished[i] for i in range(len(seeds))], held_out=task.score is not None)
+        gi, index = where[k]
+        g = groups[gi]
+        finished[gi][index] = {**run, "index": index}
+        if g.state_path is not None:
+            states[gi]["done"] = [{**d, "result": d["result"].__dict__}
+                                  for d in finished[gi].values()]
+            _save_state(g.state_path, states[gi])
+            seed_state_path(g.state_path, g.seeds[index]).unlink(missing_ok=True)
+    results = []
+    for gi, g in enumerate(groups):
+        task, _ = g.make(*g.args)
+        results.append(_result(task, [finished[gi][i] for i in range(len(g.seeds))],
+                               held_out=task.score is not None))
+    return results
