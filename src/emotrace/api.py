@@ -18,13 +18,13 @@ from emotrace.data.corpus import Corpus
 from emotrace.data.muse import PARTITION_FILE, load_corpus
 from emotrace.errors import EmotraceError
 from emotrace.fileio import check_output, folder_lock, read_json, write_json
-from emotrace.kinds import fused, regression, segments
+from emotrace.kinds import cv, fused, regression, segments
 from emotrace.run import CONFIG, METRICS, NO_DEVEL, STATE, prepare_out, run_inputs, run_kind
 from emotrace.train.loop import EpochEvent
 
 #: run kind -> the module with its fit / evaluate / predict
 KINDS: dict[str, ModuleType] = {"regression": regression, "classification": segments,
-                                "fused": fused}
+                                "fused": fused, "cv": cv}
 
 
 def _kind(run: Path | str) -> str:
@@ -51,10 +51,14 @@ def fit(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
             raise EmotraceError("train needs a config, or features and targets.")
         config = RunConfig(data=DataConfig(features=features, targets=targets))
     out = check_output(out, {"--data": data})
+    kind = config.train.task
+    if config.train.cv is not None:  # cross-validated: subject folds over train + devel
+        cv.check_options(config)
+        kind = "cv"
     with folder_lock(out):  # one writer per run folder; checked before anything is changed
         prepare_out(out, config.outcome(), resume=resume)
-        return KINDS[config.train.task].fit(data, out=out, config=config, resume=resume,
-                                            corpus=corpus, on_event=on_event, on_load=on_load)
+        return KINDS[kind].fit(data, out=out, config=config, resume=resume, corpus=corpus,
+                               on_event=on_event, on_load=on_load)
 
 
 def evaluate(run: Path | str, data: Path | str, *, partition: str = "devel") -> dict:
@@ -129,13 +133,21 @@ def fit_final(data: Path | str, *, out: Path | str, run: Path | str | None = Non
     written when it exists. ``metrics.json`` has ``"devel": null`` and a ``"final"`` entry saying
     all this. Returns that metrics dict.
     """
-    seed = None
+    seed, run_config = None, None
     check_output(out, {"--data": data, "--from": run})
     if run is not None:
         run_config, run_epoch, run_seed = final_source(run)
         if config is None:
             config, seed = run_config, run_seed
         epochs = epochs or run_epoch
+    if config is not None and config.train.cv is not None:
+        if config is not run_config:
+            raise EmotraceError(f"--cv with --final: a --final run has no held-out data to "
+                                f"cross-validate on (--cv {config.train.cv}). Drop one of the two; "
+                                f"--final --from a --cv run retrains its configuration without "
+                                f"folds.")
+        config = config.model_copy(deep=True)
+        config.train.cv = None
     if config is None or not epochs:
         raise EmotraceError("--final needs --from RUN (a finished devel run: its config and best "
                             "epoch are used) or a configuration with an explicit --epochs N.")

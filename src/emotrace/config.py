@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_text
@@ -130,6 +137,12 @@ class TrainConfig(_Strict):
                       "0 = one per core. Results do not depend on it")
     folds: int = Field(0, ge=0, description="write out-of-fold train predictions from this many "
                        "models cross-fitted by subject (for late fusion); 0 = in-sample")
+    cv: str | None = Field(None, pattern=r"^([0-9]+|loso)$", description="cross-validate by "
+                           "subject: pool train and devel, split the subjects into this many folds "
+                           "(or loso: one per subject), train one model per fold (early stopping "
+                           "on its held-out fold); the run predicts with the fold ensemble")
+    ensemble: Literal["mean", "median"] = Field("mean", description="--cv: how the fold models' "
+                                                "predictions are combined")
     task: Literal["regression", "classification"] = Field(
         "regression", description="classification: one class per segment of a class_id target "
         "(cross-entropy, early stopping on devel macro F1); the loss option is then unused")
@@ -142,6 +155,11 @@ class TrainConfig(_Strict):
             raise ValueError(f"the last seed, seed + seeds - 1 = {self.seed + self.seeds - 1}, is "
                              f"above {MAX_SEED}; use a smaller seed")
         return self
+
+    @field_validator("cv", mode="before")
+    @classmethod
+    def _cv_text(cls, v: object) -> object:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
 #: TrainConfig fields that say how a run is executed, not what it computes

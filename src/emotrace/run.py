@@ -33,26 +33,33 @@ from emotrace.train.difficulty import Difficulty
 from emotrace.train.loop import FitResult
 
 CHECKPOINT_FORMAT = "emotrace-checkpoint-1"
+#: RUN/checkpoint.pt of a cross-validated run: the fold ensemble (members in RUN/folds/<k>/)
+CV_FORMAT = "emotrace-cv-checkpoint-1"
+FOLDS = "folds"
 CONFIG, CHECKPOINT, METRICS, PREDICTIONS, STATE = (
     "config.yaml", "checkpoint.pt", "metrics.json", "predictions", "train_state.pt")
 #: the kinds of run; each has fit / evaluate / predict in :mod:`emotrace.kinds`
-KINDS = ("regression", "classification", "fused")
+KINDS = ("regression", "classification", "fused", "cv")
 
 
 def run_kind(path: Path | str) -> str:
     """The kind of the run in ``path``, from its ``config.yaml`` (the one place that decides it):
-    ``fused`` for a run of ``emotrace fuse`` (top-level key ``fusion``), else the config's
-    ``train.task``."""
+    ``fused`` for a run of ``emotrace fuse`` (top-level key ``fusion``), ``cv`` for a
+    cross-validated regression run (``train.cv`` set), else the config's ``train.task``."""
     data = read_yaml(Path(path) / CONFIG)
     if "fusion" in data:
         return "fused"
     train = data.get("train")
+    if isinstance(train, dict) and train.get("cv") is not None and \
+            train.get("task", "regression") == "regression":
+        return "cv"
     task = train.get("task", "regression") if isinstance(train, dict) else "regression"
     return task if task in KINDS else "regression"
 
 
 #: what a checkpoint of each format must hold
 CHECKPOINT_KEYS = ("config", "model_args", "model", "normaliser", "feature_dims")
+CV_KEYS = ("config", "folds", "members")
 
 
 def read_checkpoint(path: Path, fmt: str, keys: tuple[str, ...] = ()) -> dict:
@@ -222,6 +229,22 @@ def save_checkpoint(path: Path, *, config: RunConfig, model: SequenceRegressor,
 def load_run(path: Path | str) -> Run:
     """Load a finished run: config, model (in eval mode), standardiser and metrics."""
     path = Path(path)
+    check_finished(path)
+    if run_kind(path) == "fused":
+        raise EmotraceError(f"{path}: is a fused run (`emotrace fuse`), which `evaluate`, "
+                            f"`predict` and `fuse` accept but this command does not. Pass a run "
+                            f"of `emotrace train`.")
+    if run_kind(path) == "cv":
+        raise EmotraceError(f"{path}: is a cross-validated run (--cv, an ensemble of fold "
+                            f"models), which `evaluate`, `predict` and `fuse` accept but this "
+                            f"command does not. Retrain one model without --cv (e.g. `emotrace "
+                            f"train --final --from {path}`).")
+    return load_member(path, path / CHECKPOINT)
+
+
+def check_finished(path: Path) -> None:
+    """A clear error unless ``path`` holds a finished run (config and checkpoint, no resume
+    state)."""
     if not path.is_dir():
         raise EmotraceError(f"{path}: run folder not found. Pass the --out folder of a finished "
                             f"`emotrace train`.")
@@ -233,27 +256,28 @@ def load_run(path: Path | str) -> Run:
         if not (path / name).exists():
             raise EmotraceError(f"{path / name}: missing, so {path} is not a finished run. Pass "
                                 f"the --out folder of a finished `emotrace train`.")
-    if run_kind(path) == "fused":
-        raise EmotraceError(f"{path}: is a fused run (`emotrace fuse`), which `evaluate`, "
-                            f"`predict` and `fuse` accept but this command does not. Pass a run "
-                            f"of `emotrace train`.")
+
+
+def load_member(path: Path, checkpoint: Path) -> Run:
+    """A model of the run in ``path`` from ``checkpoint`` (the run's own, or, for a
+    cross-validated run, one fold's ``RUN/folds/<k>/checkpoint.pt``)."""
     config = RunConfig.load(path / CONFIG)
-    ckpt = read_checkpoint(path / CHECKPOINT, CHECKPOINT_FORMAT, CHECKPOINT_KEYS)
+    ckpt = read_checkpoint(checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_KEYS)
     # compared after validation, so options added later (with defaults) keep old runs loadable
-    if RunConfig.from_dict(ckpt["config"], source=str(path / CHECKPOINT)).model_dump(
+    if RunConfig.from_dict(ckpt["config"], source=str(checkpoint)).model_dump(
             mode="json") != config.model_dump(mode="json"):
-        raise EmotraceError(f"{path / CONFIG}: does not match {path / CHECKPOINT} (the files come "
+        raise EmotraceError(f"{path / CONFIG}: does not match {checkpoint} (the files come "
                             f"from different runs). Restore the original config.yaml or retrain.")
     try:
         model = from_args(ckpt["model_args"])
         model.load_state_dict(ckpt["model"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise EmotraceError(f"{path / CHECKPOINT}: the model description in the checkpoint is "
+        raise EmotraceError(f"{checkpoint}: the model description in the checkpoint is "
                             f"damaged ({type(e).__name__}: {e}). Retrain the run.") from None
     except RuntimeError as e:
         lines = [x.strip() for x in str(e).splitlines() if x.strip()]
         first = lines[1] if len(lines) > 1 else lines[0]  # line 0 only says "Error(s) in loading"
-        raise EmotraceError(f"{path / CHECKPOINT}: the weights do not fit the model described in "
+        raise EmotraceError(f"{checkpoint}: the weights do not fit the model described in "
                             f"the checkpoint ({first}). Retrain the run.") from None
     model.eval()
     metrics = {}

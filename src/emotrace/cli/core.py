@@ -172,10 +172,16 @@ def train_config(config: Path | None, flags: dict, *, final: bool, from_run: Pat
                                 "train + devel).")
         if resume:
             raise EmotraceError("--final runs cannot be resumed; start the --final run again.")
+        if merged.get("train", {}).get("cv") is not None:
+            raise EmotraceError(f"--cv with --final: a --final run has no held-out data to "
+                                f"cross-validate on (--cv {merged['train']['cv']}). Drop one of "
+                                f"the two; --final --from a --cv run retrains its configuration "
+                                f"without folds.")
         if from_run is not None:  # the run's config (and best seed) < --config < flags
             run_cfg, _, best_seed = final_source(from_run)
-            merged = merge(merge(run_cfg.model_dump(mode="json"), {"train": {"seed": best_seed}}),
-                           merged)
+            run_dict = run_cfg.model_dump(mode="json")
+            run_dict["train"]["cv"] = None  # a --cv run's configuration, retrained without folds
+            merged = merge(merge(run_dict, {"train": {"seed": best_seed}}), merged)
     if not merged.get("data", {}).get("features") or not merged["data"].get("targets"):
         raise EmotraceError("train needs --features and --target (or data.features and "
                             "data.targets in --config).")

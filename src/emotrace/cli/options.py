@@ -56,6 +56,8 @@ CONFIG_FLAGS: dict[str, str] = {
     "--project": "model.project",
     "--difficulty": "data.difficulty",
     "--folds": "train.folds",
+    "--cv": "train.cv",
+    "--ensemble": "train.ensemble",
     "--task": "train.task",
     "--class-weights": "train.class_weights",
 }

@@ -47,6 +47,8 @@ from emotrace.run import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_KEYS,
     CONFIG,
+    CV_FORMAT,
+    CV_KEYS,
     METRICS,
     PREDICTIONS,
     STATE,
@@ -99,8 +101,9 @@ def _check_input(path: Path) -> _Input:
             raise EmotraceError(f"{path / name}: missing, so {path} is not a finished run. Pass "
                                 f"the --out folder of a finished `emotrace train` or "
                                 f"`emotrace fuse`.")
-    fused = is_fused(path)
+    fused, kind = is_fused(path), run_kind(path)
     read_checkpoint(path / CHECKPOINT, *((FUSION_FORMAT, FUSION_KEYS) if fused
+                                          else (CV_FORMAT, CV_KEYS) if kind == "cv"
                                           else (CHECKPOINT_FORMAT, CHECKPOINT_KEYS)))
     if fused:
         fc = FuseConfig.load(path / CONFIG)

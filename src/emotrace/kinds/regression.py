@@ -51,7 +51,7 @@ def write_recordings(folder: Path, recs: list[Recording], preds: list[np.ndarray
                              targets)
 
 
-def _train_corpus(data: Path | str, config: RunConfig, corpus: Corpus | None,
+def train_corpus(data: Path | str, config: RunConfig, corpus: Corpus | None,
                   on_load: Callable[[int, int], None] | None) -> Corpus:
     dc = config.data
     if corpus is None:
@@ -73,7 +73,7 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
         on_load: Callable[[int, int], None] | None = None) -> dict:
     """Train a regression run into ``out`` (see :func:`emotrace.fit`); returns ``metrics.json``."""
     dc = config.data
-    corpus = _train_corpus(data, config, corpus, on_load)
+    corpus = train_corpus(data, config, corpus, on_load)
     train_recs, devel_recs = corpus.partition("train"), corpus.partition("devel")
     std = Standardiser.fit(train_recs, dc.features, enabled=dc.standardize,
                            per_recording=tuple(dc.per_recording))

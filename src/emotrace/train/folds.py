@@ -26,17 +26,40 @@ from emotrace.train.regression import Split, jobs_for, train_seeds
 from emotrace.train.workers import run_jobs
 
 
-def subject_folds(subjects: list[str], k: int) -> list[list[str]]:
-    """Deal the sorted distinct subjects into ``k`` groups, round-robin.
+def subject_folds(subjects: list[str], k: int, *, seed: int | None = None,
+                  flag: str = "--folds") -> list[list[str]]:
+    """Deal the distinct subjects into ``k`` groups, round-robin: sorted, or (with ``seed``) in
+    the order of a permutation drawn from ``numpy.random.default_rng(seed)``, so the groups
+    differ by at most one subject in size and depend on nothing but the subjects and the seed.
 
     >>> subject_folds(["s3", "s1", "s2", "s1", "s4"], 2)
     [['s1', 's3'], ['s2', 's4']]
     """
     distinct = sorted(set(subjects))
     if k < 2 or k > len(distinct):
-        raise EmotraceError(f"--folds {k}: out-of-fold predictions need between 2 and the number "
-                            f"of train subjects ({len(distinct)}) folds. Pick a K in that range.")
-    return [distinct[i::k] for i in range(k)]
+        raise EmotraceError(f"{flag} {k}: subject folds need between 2 and the number of "
+                            f"subjects ({len(distinct)}) folds. Pick a K in that range"
+                            f"{' (or loso)' if flag == '--cv' else ''}.")
+    if seed is not None:
+        order = np.random.default_rng(seed).permutation(len(distinct))
+        distinct = [distinct[i] for i in order]
+    return [sorted(distinct[i::k]) for i in range(k)]
+
+
+def cv_folds(subjects: list[str], spec: str, *, seed: int) -> list[list[str]]:
+    """The held-out subjects of each fold of ``--cv spec``: ``K`` seeded balanced folds
+    (:func:`subject_folds`), or ``loso`` (one fold per subject, in sorted order).
+
+    >>> cv_folds(["b", "a", "c"], "loso", seed=0)
+    [['a'], ['b'], ['c']]
+    """
+    distinct = sorted(set(subjects))
+    if spec == "loso":
+        if len(distinct) < 2:
+            raise EmotraceError(f"--cv loso: leave-one-subject-out needs at least 2 subjects; "
+                                f"train and devel hold {len(distinct)}. Add subjects.")
+        return [[s] for s in distinct]
+    return subject_folds(distinct, int(spec), seed=seed, flag="--cv")
 
 
 def _fold_job(config: RunConfig, part: Split, devel: Split, held_xs: list[np.ndarray], *,
