@@ -120,21 +120,22 @@ def epoch_progress(p, *, label: str = "seed", info: Callable | None = None) -> C
         nonlocal overall
         if p is None:
             return
+        key = e.seed_index  # unique per job (the same seed trains once per fold of --cv)
         if overall is None and e.n_seeds > 1:
             overall = p.add_task(f"all {e.n_seeds} {label}s", total=e.n_seeds * e.max_epochs,
                                  info="")
-        if e.seed not in tasks:
-            tasks[e.seed] = p.add_task(f"{label} {e.seed} ({e.seed_index + 1}/{e.n_seeds})",
-                                       total=e.max_epochs, info="")
-            last[e.seed] = e.max_epochs
+        if key not in tasks:
+            tasks[key] = p.add_task(f"{label} {e.seed} ({e.seed_index + 1}/{e.n_seeds})",
+                                    total=e.max_epochs, info="")
+            last[key] = e.max_epochs
         if hasattr(e, "train_loss"):  # an epoch ended (EpochEvent; not imported: torch)
-            done[e.seed] = e.epoch
-            last[e.seed] = e.last_epoch or e.max_epochs
-            p.update(tasks[e.seed], completed=e.epoch, total=last[e.seed],
+            done[key] = e.epoch
+            last[key] = e.last_epoch or e.max_epochs
+            p.update(tasks[key], completed=e.epoch, total=last[key],
                      info=info(e) if info else epoch_info(e))
         else:  # within an epoch: the bar moves by the share of training items done
-            done[e.seed] = e.epoch - 1 + e.done / max(e.total, 1)
-            p.update(tasks[e.seed], completed=done[e.seed])
+            done[key] = e.epoch - 1 + e.done / max(e.total, 1)
+            p.update(tasks[key], completed=done[key])
         if overall is not None:
             completed = sum(done.values())
             total = sum(last.values()) + (e.n_seeds - len(last)) * e.max_epochs

@@ -37,8 +37,9 @@ def subject_folds(subjects: list[str], k: int, *, seed: int | None = None,
     """
     distinct = sorted(set(subjects))
     if k < 2 or k > len(distinct):
+        which = "train and devel subjects" if flag == "--cv" else "train subjects"
         raise EmotraceError(f"{flag} {k}: subject folds need between 2 and the number of "
-                            f"subjects ({len(distinct)}) folds. Pick a K in that range"
+                            f"{which} ({len(distinct)}) folds. Pick a K in that range"
                             f"{' (or loso)' if flag == '--cv' else ''}.")
     if seed is not None:
         order = np.random.default_rng(seed).permutation(len(distinct))
