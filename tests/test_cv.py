@@ -229,7 +229,37 @@ def test_cli_cv_without_subjects_exits_2(capsys, cv_corpus, tmp_path):
     assert "no Subject column" in " ".join(err.split())
 
 
-def test_commands_for_single_models_refuse_a_cv_run(capsys, cv_run, tmp_path):
-    code, _, err = run_cli(capsys, "export", "--run", cv_run, "--out", tmp_path / "m.onnx")
+@pytest.mark.parametrize("how", ["mean", "median"])
+def test_export_writes_one_graph_averaging_the_fold_models(capsys, cv_run, tmp_path, how):
+    pytest.importorskip("onnxruntime")
+    from emotrace.export import check_onnx
+
+    run = Path(shutil.copytree(cv_run, tmp_path / "run"))
+    if how == "median":  # the ensemble is chosen at prediction time; the config says which
+        for f in ("config.yaml",):
+            (run / f).write_text((run / f).read_text().replace("ensemble: mean", "ensemble: median"))
+        import torch as t
+
+        for p in [run / "checkpoint.pt", *sorted((run / "folds").glob("*/checkpoint.pt"))]:
+            ckpt = t.load(p, weights_only=True)
+            ckpt["config"]["train"]["ensemble"] = "median"
+            t.save(ckpt, p)
+    code, _, err = run_cli(capsys, "export", "--run", run, "--out", tmp_path / "m.onnx")
+    assert code == 0, err
+    assert "fold ensemble" in err
+    assert check_onnx(tmp_path / "m.onnx", run) < 1e-4
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert json.loads(meta["emotrace.ensemble"]) == {"members": 3, "how": how}
+
+
+def test_streaming_export_and_single_model_commands_refuse_a_cv_run(capsys, cv_run, tmp_path):
+    code, _, err = run_cli(capsys, "export", "--run", cv_run, "--out", tmp_path / "m.onnx",
+                           "--streaming")
     assert code == 2
-    assert "cross-validated run" in " ".join(err.split())
+    assert "--streaming is not supported for ensembles" in " ".join(err.split())
+    from emotrace.run import load_run
+
+    with pytest.raises(emotrace.EmotraceError, match="cross-validated run"):
+        load_run(cv_run)

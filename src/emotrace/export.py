@@ -37,7 +37,7 @@ from torch import nn
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path, writes
 from emotrace.models.blocks import SelfAttention
-from emotrace.run import Run
+from emotrace.run import CONFIG, Run, load_ensemble, run_kind
 from emotrace.streaming import StepModel, attention, check_streamable, load_model_run
 
 FORMATS = ("onnx",)
@@ -104,6 +104,37 @@ class SequenceExport(nn.Module):
         return self.head.net(h) * self.out_std + self.out_mean
 
 
+class EnsembleExport(nn.Module):
+    """The whole-sequence graph of a cross-validated run (``--cv``): every fold model's
+    :class:`SequenceExport` (each with its own standardisation) on the same raw features, then
+    their mean, or their median (the mean of the two middle values for an even count, as
+    ``numpy.median``)."""
+
+    def __init__(self, members: list[Run], how: str):
+        super().__init__()
+        self.members = nn.ModuleList([SequenceExport(m) for m in members])
+        self.median = how == "median"
+        self.eval()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        ys = torch.stack([m(features) for m in self.members])
+        if not self.median:
+            return ys.mean(0)
+        s, n = ys.sort(0).values, len(self.members)
+        return (s[(n - 1) // 2] + s[n // 2]) / 2
+
+
+def is_ensemble(run: Path | str | Run) -> bool:
+    """True for the folder of a cross-validated run (``--cv``), whose predictor is its fold
+    ensemble."""
+    return not isinstance(run, Run) and (Path(run) / CONFIG).is_file() and run_kind(run) == "cv"
+
+
+def _members(run: Path | str, *, what: str) -> tuple[list[Run], str]:
+    _, config, members = load_ensemble(run)
+    return [load_model_run(m, what=what) for m in members], config.train.ensemble
+
+
 @writes("out", inputs={"--run": "run"}, lock=False)  # one file, written atomically
 def export(run: Path | str | Run, *, out: Path | str, format: str = "onnx",
            streaming: bool = False, opset: int = OPSET) -> Path:
@@ -111,17 +142,34 @@ def export(run: Path | str | Run, *, out: Path | str, format: str = "onnx",
     inputs and outputs) and return the path.
 
     ``streaming=True`` writes the one-step graph of a unidirectional model; a bidirectional
-    model raises :class:`EmotraceError`. Compare the file with :func:`check_onnx`.
+    model raises :class:`EmotraceError`. A cross-validated run (``--cv``) becomes one
+    whole-sequence graph that averages (mean or median, as the run predicts) its fold models;
+    its streaming export is refused. Compare the file with :func:`check_onnx`.
     """
     if format not in FORMATS:
         raise EmotraceError(f"--format {format!r}: unknown export format. Use one of {list(FORMATS)}.")
     onnx = _require_onnx()
-    r = load_model_run(run, what="ONNX export")
+    ensemble: dict | None = None
+    if is_ensemble(run):
+        if streaming:
+            raise EmotraceError(f"{Path(run)}: a cross-validated run (--cv) exports as one "
+                                f"whole-sequence graph of its fold ensemble; --streaming is not "
+                                f"supported for ensembles. Drop --streaming.")
+        members, how = _members(run, what="ONNX export")
+        r, ensemble = members[0], {"members": len(members), "how": how}
+    else:
+        r = load_model_run(run, what="ONNX export")
     dc = r.config.data
     d_in = sum(int(r.feature_dims[f]) for f in dc.features)
-    if streaming:
+    if ensemble is not None:
+        module: nn.Module = EnsembleExport(members, ensemble["how"])
+        args = (torch.zeros(2, 7, d_in),)
+        inputs, outputs = ["features"], ["predictions"]
+        dynamic = {"features": {0: "batch", 1: "time"}, "predictions": {0: "batch", 1: "time"}}
+        state_names = []
+    elif streaming:
         check_streamable(r, what="streaming export")
-        module: nn.Module = StepModel(r)
+        module = StepModel(r)
         state = module.initial_state()
         if "attn_cache" in module.state_names:  # a non-empty example: the tracer needs real shapes
             state[module.state_names.index("attn_cache")] = torch.zeros(1, 3, module.hidden)
@@ -155,6 +203,8 @@ def export(run: Path | str | Run, *, out: Path | str, format: str = "onnx",
                 "emotrace.model": json.dumps(r.config.model.model_dump(mode="json")),
                 "emotrace.streaming": json.dumps(streaming),
                 "emotrace.state": json.dumps(state_names)}
+        if ensemble is not None:
+            meta["emotrace.ensemble"] = json.dumps(ensemble)
         for k, v in meta.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = k, v
@@ -171,9 +221,15 @@ def check_onnx(path: Path | str, run: Path | str | Run, *, steps: int = 50, seed
     except ImportError:
         raise EmotraceError('checking an ONNX file needs onnxruntime: pip install '
                             '"emotrace[export]".') from None
-    r = load_model_run(run, what="checking an ONNX file")
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
+    if is_ensemble(run):  # the fold models' predictions, combined as emotrace predict does
+        members, how = _members(run, what="checking an ONNX file")
+        x = random_features(members[0], steps=steps, seed=seed)
+        reduce = np.median if how == "median" else np.mean
+        want = reduce(np.stack([reference_predictions(m, x) for m in members]), axis=0)
+        return float(np.abs(want - sess.run(None, {"features": x[None]})[0][0]).max())
+    r = load_model_run(run, what="checking an ONNX file")
     x = random_features(r, steps=steps, seed=seed)
     want = reference_predictions(r, x)
     if names == ["features"]:

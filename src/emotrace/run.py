@@ -258,6 +258,25 @@ def check_finished(path: Path) -> None:
                                 f"the --out folder of a finished `emotrace train`.")
 
 
+def load_ensemble(run: Path | str) -> tuple[Path, RunConfig, list[Run]]:
+    """A finished cross-validated run (``--cv``): its folder, config and fold models (each with
+    its own standardiser), from the ensemble checkpoint ``RUN/checkpoint.pt`` that lists them."""
+    path = Path(run)
+    check_finished(path)
+    config = RunConfig.load(path / CONFIG)
+    ckpt = read_checkpoint(path / CHECKPOINT, CV_FORMAT, CV_KEYS)
+    if ckpt["config"] != config.model_dump(mode="json"):
+        raise EmotraceError(f"{path / CONFIG}: does not match {path / CHECKPOINT} (the files come "
+                            f"from different runs). Restore the original config.yaml or retrain.")
+    members = []
+    for rel in ckpt["members"]:
+        if not (path / rel).is_file():
+            raise EmotraceError(f"{path / rel}: missing, so the fold ensemble of {path} is "
+                                f"incomplete. Retrain the run.")
+        members.append(load_member(path, path / rel))
+    return path, config, members
+
+
 def load_member(path: Path, checkpoint: Path) -> Run:
     """A model of the run in ``path`` from ``checkpoint`` (the run's own, or, for a
     cross-validated run, one fold's ``RUN/folds/<k>/checkpoint.pt``)."""

@@ -33,16 +33,18 @@ def export(
 
     The input standardisation and output scale are baked in.
     """
-    from emotrace.export import check_onnx
+    from emotrace.export import check_onnx, is_ensemble
     from emotrace.export import export as export_run
     from emotrace.streaming import load_model_run
 
     if out.is_dir():
         raise EmotraceError(f"--out {out}: is a folder, but export writes one file. Pass a file "
                             f"name, e.g. --out {out / 'model.onnx'}.")
-    r = load_model_run(run, what="ONNX export")
+    r = run if is_ensemble(run) else load_model_run(run, what="ONNX export")
     path = export_run(r, out=out, format=format.value, streaming=streaming, opset=opset)
     msg = f"wrote {path} ({'streaming, one step per call' if streaming else 'whole sequence'})"
+    if is_ensemble(run):
+        msg += " of the fold ensemble"
     diff = check_onnx(path, r) if check else None
     if diff is not None:
         msg += f"; max |onnxruntime - pytorch| = {diff:.2e} on 50 random steps"

@@ -60,11 +60,9 @@ from emotrace.run import (
     PREDICTIONS,
     STATE,
     Run,
-    check_finished,
     fit_metrics,
     labelled,
-    load_member,
-    read_checkpoint,
+    load_ensemble,
     run_corpus,
     save_checkpoint,
 )
@@ -269,24 +267,6 @@ def _metrics(config: RunConfig, corpus: Corpus, pool: list[Recording], folds: li
     }
 
 
-def load_members(run: Path | str) -> tuple[Path, RunConfig, list[Run]]:
-    """A finished cross-validated run's config and fold models (each with its standardiser)."""
-    path = Path(run)
-    check_finished(path)
-    config = RunConfig.load(path / CONFIG)
-    ckpt = read_checkpoint(path / CHECKPOINT, CV_FORMAT)
-    if ckpt["config"] != config.model_dump(mode="json"):
-        raise EmotraceError(f"{path / CONFIG}: does not match {path / CHECKPOINT} (the files come "
-                            f"from different runs). Restore the original config.yaml or retrain.")
-    members = []
-    for rel in ckpt["members"]:
-        if not (path / rel).is_file():
-            raise EmotraceError(f"{path / rel}: missing, so the fold ensemble of {path} is "
-                                f"incomplete. Retrain the run.")
-        members.append(load_member(path, path / rel))
-    return path, config, members
-
-
 def _ensemble(members: list[Run], recs: list[Recording], how: str) -> list[np.ndarray]:
     return combine([predict_arrays(m.model, inputs(recs, m.standardiser, m.config.data))
                     for m in members], how)
@@ -298,7 +278,7 @@ def evaluate(run: Path | str, data: Path | str, *, partition: str) -> dict:
     On train or devel these are in-sample for most members (every recording there was in the
     training folds of all but one); the honest scores of those partitions are the run's
     out-of-fold ones in ``metrics.json``."""
-    path, config, members = load_members(run)
+    path, config, members = load_ensemble(run)
     recs = labelled(run_corpus(members[0], data, partition, labels=True), data, partition)
     preds = _ensemble(members, recs, config.train.ensemble)
     result = partition_scores([x.targets(config.data.targets) for x in recs], preds,
@@ -310,7 +290,7 @@ def evaluate(run: Path | str, data: Path | str, *, partition: str) -> dict:
 
 def predict(run: Path | str, data: Path | str, *, partition: str, out: Path | str) -> list[Path]:
     """Write the fold ensemble's predictions of ``partition`` to ``out``."""
-    _, config, members = load_members(run)
+    _, config, members = load_ensemble(run)
     recs = run_corpus(members[0], data, partition, labels=False)
     preds = _ensemble(members, recs, config.train.ensemble)
     return write_recordings(Path(out), recs, preds, config.data.targets)
