@@ -199,6 +199,9 @@ def print_train_result(metrics: dict, *, final: bool, as_json: bool) -> None:
                   f"{metrics['train_seconds']:.1f} s", highlight=False)
         return
     where = f"(best seed {metrics['best_seed']}, {metrics['train_seconds']:.1f} s)"
+    if metrics.get("cv"):  # --cv: devel holds the out-of-fold scores of train + devel
+        where = f"(out-of-fold, train + devel; {cv_spread(metrics['cv'])}; " \
+                f"{metrics['train_seconds']:.1f} s)"
     if as_json:
         print(json.dumps(metrics["devel"]))
     if as_json or not stdout_is_terminal():
@@ -206,6 +209,19 @@ def print_train_result(metrics: dict, *, final: bool, as_json: bool) -> None:
                   soft_wrap=True)
         return
     print_metrics(devel_of(metrics), title=f"devel {where}", as_json=False)
+
+
+def cv_spread(cv: dict) -> str:
+    """The fold CCCs of a --cv run as ``K folds: CCC mean ± std`` (per target when several).
+
+    >>> cv_spread({"k": 5, "mean": {"ccc": 0.41}, "std": {"ccc": 0.08}})
+    '5 folds: CCC 0.410 ± 0.080'
+    """
+    mean, std = cv["mean"], cv["std"]
+    if "ccc" in mean:
+        return f"{cv['k']} folds: CCC {mean['ccc']:.3f} ± {std['ccc']:.3f}"
+    return f"{cv['k']} folds: " + ", ".join(f"{t} CCC {mean[t]['ccc']:.3f} ± {std[t]['ccc']:.3f}"
+                                            for t in mean)
 
 
 def evaluate(

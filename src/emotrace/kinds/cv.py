@@ -190,7 +190,7 @@ def combine(per_member: list[list[np.ndarray]], how: str) -> list[np.ndarray]:
     """The ensemble's prediction of each recording from the members' (``per_member[m][i]``):
     their mean or median, step by step.
 
-    >>> combine([[np.array([[1.0]])], [[np.array([[3.0]])]], [[np.array([[8.0]])]]], "median")
+    >>> combine([[np.array([[1.0]])], [np.array([[3.0]])], [np.array([[8.0]])]], "median")
     [array([[3.]], dtype=float32)]
     """
     reduce = np.median if how == "median" else np.mean
