@@ -263,3 +263,13 @@ def test_streaming_export_and_single_model_commands_refuse_a_cv_run(capsys, cv_r
 
     with pytest.raises(emotrace.EmotraceError, match="cross-validated run"):
         load_run(cv_run)
+
+
+def test_fold_summary_keeps_binary_metrics():
+    from emotrace.kinds.cv import _summary
+
+    folds = [{"stress": {"ccc": 0.2, "auroc": 0.7, "f1": 0.5}},
+             {"stress": {"ccc": 0.4, "auroc": 0.9, "f1": 0.7}}]
+    mean, std = _summary(folds, ["stress"])
+    assert mean["stress"] == pytest.approx({"ccc": 0.3, "auroc": 0.8, "f1": 0.6})
+    assert std["stress"]["auroc"] == pytest.approx(0.1)

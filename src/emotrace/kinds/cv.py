@@ -77,8 +77,6 @@ from emotrace.train.regression import (
     score_targets,
 )
 
-METRIC_NAMES = ("ccc", "ccc_per_recording", "pcc", "rmse")
-
 
 def check_options(config: RunConfig) -> None:
     """The options that do not go with ``--cv`` (exit 2 with the reason)."""
@@ -208,8 +206,9 @@ def _save(out: Path, config: RunConfig, folds: list[list[str]]) -> None:
 def _summary(per_fold: list[dict], targets: list[str]) -> tuple[dict, dict]:
     """Mean and standard deviation over folds of each target's metrics."""
     mean, std = {}, {}
-    for t in targets:
-        vals = {m: [f[t][m] for f in per_fold] for m in METRIC_NAMES}
+    for t in targets:  # ccc, ccc_per_recording, pcc, rmse; binary targets also auroc and f1
+        names = [m for m in per_fold[0][t] if all(m in f[t] for f in per_fold)]
+        vals = {m: [f[t][m] for f in per_fold] for m in names}
         mean[t] = {m: float(np.nanmean(v)) for m, v in vals.items()}
         std[t] = {m: float(np.nanstd(v)) for m, v in vals.items()}
     return mean, std
