@@ -192,14 +192,33 @@ def test_final_from_a_cv_run_retrains_without_folds(cv_run, cv_corpus, tmp_path)
 
 def test_cli_cv_trains_and_evaluates(capsys, cv_corpus, tmp_path):
     code, _, err = run_cli(capsys, "train", "--data", cv_corpus, "--features", "audio", "--target",
-                           "arousal", "--cv", "loso", "--jobs", "1", "--out", tmp_path / "r",
-                           *TINY_CV)
+                           "arousal", "--cv", "loso", "--ensemble", "median", "--jobs", "1",
+                           "--out", tmp_path / "r", *TINY_CV)
     assert code == 0, err
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["cv"]["k"] == 6
     code, out, err = run_cli(capsys, "evaluate", "--run", tmp_path / "r", "--data", cv_corpus,
                              "--partition", "test")
     assert code == 0, err
-    assert json.loads(out)["ensemble"]["members"] == 6
+    assert json.loads(out)["ensemble"] == {"members": 6, "how": "median"}
+    code, out, err = run_cli(capsys, "evaluate", "--run", tmp_path / "r", "--data", cv_corpus,
+                             "--partition", "devel")
+    assert code == 0, err
+    assert "in-sample" in json.loads(out)["ensemble"]["note"]
+
+
+def test_ctrl_c_message_says_where_each_fold_stands(cv_corpus, tmp_path):
+    from emotrace.cli.core import interrupted
+
+    out = tmp_path / "run"
+
+    def stop(event):
+        if type(event).__name__ == "EpochEvent" and event.seed_index == 3 and event.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        emotrace.fit(cv_corpus, out=out, config=CFG, on_event=stop)
+    msg = interrupted(out, [0, 1])
+    assert "fold 0 done" in msg and "fold 1: seed 0 done" in msg and "--resume" in msg
 
 
 @pytest.mark.parametrize(("extra", "message"), [

@@ -149,6 +149,20 @@ def interrupted(out: Path, seeds: list[int]) -> str:
     again = f"{start} --resume"
     if not (out / STATE).exists():
         return f"interrupted before training started; nothing to resume. Start again: {start}"
+    folds = sorted((d for d in (out / "folds").glob("*") if d.name.isdigit()),
+                   key=lambda d: int(d.name)) if (out / "folds").is_dir() else []
+    if folds:  # a --cv run: every fold keeps its own seeds
+        parts = []
+        for d in folds:
+            finished, epochs = interrupted_progress(d / STATE, seeds)
+            if len(finished) == len(seeds):
+                parts.append(f"fold {d.name} done")
+            elif finished or epochs:
+                parts.append(f"fold {d.name}: " + ", ".join(
+                    [f"seed {s} done" for s in finished] +
+                    [f"seed {s} at epoch {n}" for s, n in sorted(epochs.items())]))
+        where = "; ".join(parts) or "no epoch done"
+        return f"interrupted: {out} keeps {where}. Continue with: {again}"
     finished, epochs = interrupted_progress(out / STATE, seeds)
     where = ", ".join([f"seed {s} done" for s in finished] +
                       [f"seed {s} at epoch {n}" for s, n in sorted(epochs.items())]) or "no epoch done"

@@ -283,6 +283,10 @@ def evaluate(run: Path | str, data: Path | str, *, partition: str) -> dict:
     result = partition_scores([x.targets(config.data.targets) for x in recs], preds,
                               config.data.targets, partition=partition)
     result["ensemble"] = {"members": len(members), "how": config.train.ensemble}
+    if partition in ("train", "devel"):
+        result["ensemble"]["note"] = (f"{partition} was in the training folds of all but one "
+                                      f"member, so this score is mostly in-sample; the honest one "
+                                      f"is cv.out_of_fold in metrics.json")
     write_json(path / f"eval_{partition}.json", result)
     return result
 
