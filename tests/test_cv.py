@@ -227,7 +227,6 @@ def test_ctrl_c_message_says_where_each_fold_stands(cv_corpus, tmp_path):
     (["--cv", "five"], "train.cv"),
     (["--cv", "3", "--final", "--epochs", "1"], "--cv with --final"),
     (["--cv", "3", "--folds", "2"], "--cv with --folds"),
-    (["--cv", "3", "--difficulty"], "--cv with --difficulty"),
 ])
 def test_cli_bad_cv_options_exit_2(capsys, cv_corpus, tmp_path, extra, message):
     code, _, err = run_cli(capsys, "train", "--data", cv_corpus, "--features", "audio", "--target",
@@ -292,3 +291,37 @@ def test_fold_summary_keeps_binary_metrics():
     mean, std = _summary(folds, ["stress"])
     assert mean["stress"] == pytest.approx({"ccc": 0.3, "auroc": 0.8, "f1": 0.6})
     assert std["stress"]["auroc"] == pytest.approx(0.1)
+
+
+def test_difficulty_auto_encoders_are_fitted_per_fold(cv_corpus, tmp_path):
+    """With --difficulty, each fold has its own auto-encoders (fitted on its training subjects),
+    stored with its model and used by the ensemble."""
+    from emotrace.run import load_member
+    from emotrace.train.difficulty import Difficulty
+    from emotrace.train.regression import feature_groups
+
+    cfg = with_train(CFG, seeds=1, cv="2")
+    cfg.data.difficulty = True
+    out = tmp_path / "run"
+    emotrace.fit(cv_corpus, out=out, config=cfg)
+    m = json.loads((out / "metrics.json").read_text())
+    corpus = load_corpus(cv_corpus, features=["audio"], targets=["arousal"])
+    pool = corpus.partition("train") + corpus.partition("devel")
+    for fold in m["cv"]["per_fold"]:
+        member = load_member(out, out / "folds" / str(fold["fold"]) / "checkpoint.pt")
+        assert member.difficulty is not None
+        fit_recs = [r for r in pool if r.subject not in fold["subjects"]]
+        std = Standardiser.fit(fit_recs, ["audio"])
+        own = Difficulty.fit([std.transform(r, ["audio"]) for r in fit_recs],
+                             feature_groups([len(std.mean["audio"])]), ["audio"],
+                             cell=cfg.model.cell, bidirectional=cfg.model.bidirectional,
+                             seed=cfg.train.seed)
+        np.testing.assert_allclose(member.difficulty.mean, own.mean)
+        np.testing.assert_allclose(member.difficulty.std, own.std)
+    res = emotrace.evaluate(out, cv_corpus, partition="test")
+    assert np.isfinite(res["ccc"])
+    path = emotrace.predict(out, cv_corpus, partition="test", out=tmp_path / "p")[0]
+    # the auto-encoders' statistics are stored as float64: equal up to float32 rounding
+    np.testing.assert_allclose(np.loadtxt(path, delimiter=",", skiprows=1),
+                               np.loadtxt(out / "predictions" / "test" / path.name, delimiter=",",
+                                          skiprows=1), rtol=1e-5, atol=1e-6)

@@ -7,8 +7,8 @@ recordings are pooled and their subjects dealt into ``K`` folds
 (:func:`emotrace.train.folds.cv_folds`: a permutation drawn from ``train.seed``, then
 round-robin, so fold sizes differ by at most one subject; ``loso`` is one fold per subject).
 For each fold, a model is trained on the other folds' subjects and early-stopped (and its seed
-chosen) on the held-out fold; its standardiser and output scale are fitted on the fold's
-training subjects only. Every seed of every fold is one job of
+chosen) on the held-out fold; its standardiser, output scale and (``--difficulty``) auto-encoders
+are fitted on the fold's training subjects only. Every seed of every fold is one job of
 :func:`emotrace.train.loop.fit_groups`, so they run in parallel worker processes and resume fold
 by fold.
 
@@ -66,6 +66,7 @@ from emotrace.run import (
     run_corpus,
     save_checkpoint,
 )
+from emotrace.train.difficulty import Difficulty
 from emotrace.train.folds import cv_folds
 from emotrace.train.loop import STATE_FORMAT, EpochEvent, FitResult, SeedGroup, fit_groups
 from emotrace.train.predict import predict_arrays
@@ -88,9 +89,6 @@ def check_options(config: RunConfig) -> None:
         raise EmotraceError(f"--cv with --folds {tc.folds}: a --cv run already writes "
                             f"out-of-fold predictions for every train and devel recording "
                             f"(from its own folds). Drop --folds.")
-    if config.data.difficulty:
-        raise EmotraceError("--cv with --difficulty: the auto-encoder channels are not fitted "
-                            "per fold yet. Drop one of the two options.")
 
 
 def _has_subjects(data: Path | str) -> bool:
@@ -130,13 +128,19 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
         torch.save(marker, tmp)
     start = time.perf_counter()
     seeds = [tc.seed + i for i in range(tc.seeds)]
-    groups, stds, held_recs, held_xs = [], [], [], []
+    groups, stds, diffs, held_recs, held_xs = [], [], [], [], []
     for k, fold in enumerate(folds):
         fit_recs = [r for r in pool if r.subject not in fold]
         held = [r for r in pool if r.subject in fold]
         std = fold_standardiser(fit_recs, config)
         split = _split(fit_recs, std, config)
         held_split = _split(held, std, config)
+        diff = None
+        if dc.difficulty:  # the fold's own auto-encoders, fitted on its training subjects
+            diff = Difficulty.fit(split.xs, split.groups, dc.features, cell=config.model.cell,
+                                  bidirectional=config.model.bidirectional, seed=tc.seed)
+            split.xs, held_split.xs = diff.append(split.xs), diff.append(held_split.xs)
+        diffs.append(diff)
         groups.append(SeedGroup(regression_task, (config, split, held_split), seeds,
                                 out / FOLDS / str(k) / STATE,
                                 {"run": config.outcome(), "fold": k, "subjects": fold}))
@@ -151,7 +155,8 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
         save_checkpoint(out / FOLDS / str(k) / CHECKPOINT, config=config, model=result.model,
                         standardiser=stds[k], feature_dims=corpus.feature_dims,
                         optimizer=result.optimizer, scheduler=result.scheduler, rng=result.rng,
-                        epoch=result.best.best_epoch, seed=result.best.seed)
+                        epoch=result.best.best_epoch, seed=result.best.seed,
+                        difficulty=diffs[k].state() if diffs[k] is not None else None)
         for r, p in zip(held_recs[k], predict_arrays(result.model, held_xs[k]), strict=True):
             oof[r.id] = p
     for part in ("train", "devel"):
@@ -159,8 +164,8 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
         write_recordings(out / PREDICTIONS / part, recs, [oof[r.id] for r in recs], dc.targets)
     if corpus.partition("test"):
         test = corpus.partition("test")
-        preds = combine([predict_arrays(res.model, inputs(test, std, dc))
-                         for res, std in zip(results, stds, strict=True)], tc.ensemble)
+        preds = combine([predict_arrays(res.model, inputs(test, std, dc, diff))
+                         for res, std, diff in zip(results, stds, diffs, strict=True)], tc.ensemble)
         write_recordings(out / PREDICTIONS / "test", test, preds, dc.targets)
     _save(out, config, folds)
     metrics = _metrics(config, corpus, pool, folds, results, oof, start)
@@ -267,8 +272,8 @@ def _metrics(config: RunConfig, corpus: Corpus, pool: list[Recording], folds: li
 
 
 def _ensemble(members: list[Run], recs: list[Recording], how: str) -> list[np.ndarray]:
-    return combine([predict_arrays(m.model, inputs(recs, m.standardiser, m.config.data))
-                    for m in members], how)
+    return combine([predict_arrays(m.model, inputs(recs, m.standardiser, m.config.data,
+                                                   m.difficulty)) for m in members], how)
 
 
 def evaluate(run: Path | str, data: Path | str, *, partition: str) -> dict:
