@@ -325,3 +325,13 @@ def test_difficulty_auto_encoders_are_fitted_per_fold(cv_corpus, tmp_path):
     np.testing.assert_allclose(np.loadtxt(path, delimiter=",", skiprows=1),
                                np.loadtxt(out / "predictions" / "test" / path.name, delimiter=",",
                                           skiprows=1), rtol=1e-5, atol=1e-6)
+
+
+def test_cli_final_from_a_cv_run(capsys, cv_run, cv_corpus, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--data", cv_corpus, "--out", tmp_path / "final",
+                           "--final", "--from", cv_run, "--quiet")
+    assert code == 0, err
+    m = json.loads((tmp_path / "final" / "metrics.json").read_text())
+    assert m["final"]["epochs"] == json.loads((cv_run / "metrics.json").read_text())["best_epoch"]
+    assert "cv" not in m
+    assert "cv: null" in (tmp_path / "final" / "config.yaml").read_text()
