@@ -104,16 +104,17 @@ def _pool(data: Path | str, corpus: Corpus) -> list[Recording]:
     """Train + devel recordings (the folds' material), with a clear error when the corpus
     names no subjects."""
     if not _has_subjects(data):
-        raise EmotraceError(f"{Path(data) / PARTITION_FILE}: no Subject column, so the "
-                            f"recordings cannot be grouped by subject and --cv would put one "
-                            f"person in a training fold and its held-out fold. Add the column "
-                            f"(Id,Partition,Subject), or train without --cv.")
+        raise EmotraceError(f"{Path(data) / PARTITION_FILE}: no Subject column, so every "
+                            f"recording would count as its own subject and one person's "
+                            f"recordings could be in a fold's training and held-out parts at "
+                            f"once. Add the column (Id,Partition,Subject), or train without "
+                            f"--cv.")
     return corpus.partition("train") + corpus.partition("devel")
 
 
 def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
-           corpus: Corpus | None = None, on_event: Callable[[EpochEvent], None] | None = None,
-           on_load: Callable[[int, int], None] | None = None) -> dict:
+        corpus: Corpus | None = None, on_event: Callable[[EpochEvent], None] | None = None,
+        on_load: Callable[[int, int], None] | None = None) -> dict:
     """Train a cross-validated run into ``out`` (see the module docstring); returns
     ``metrics.json``."""
     check_options(config)
