@@ -9,6 +9,12 @@ subject; these become the run's ``predictions/train/`` (``metrics.json`` says so
 
 The standardiser and the difficulty auto-encoders are the run's (fitted on all train features,
 no labels), so the fold models see the same input columns as the run's model.
+
+``--cv`` (:mod:`emotrace.kinds.cv`) shares the subject folds (:func:`subject_folds`, there dealt
+from a seeded permutation; :func:`cv_folds`) and the job pool (``train.loop.fit_groups``), but
+its folds cover train + devel and each fold is early-stopped on its own held-out subjects, with
+its own statistics. A run trained with ``--cv`` writes out-of-fold predictions itself, so the two
+options are not combined.
 """
 
 from __future__ import annotations
@@ -20,10 +26,9 @@ import numpy as np
 
 from emotrace.config import RunConfig
 from emotrace.errors import EmotraceError
-from emotrace.train.loop import EpochEvent
+from emotrace.train.loop import EpochEvent, SeedGroup, fit_groups
 from emotrace.train.predict import predict_arrays
-from emotrace.train.regression import Split, jobs_for, train_seeds
-from emotrace.train.workers import run_jobs
+from emotrace.train.regression import Split, jobs_for, regression_task
 
 
 def subject_folds(subjects: list[str], k: int, *, seed: int | None = None,
@@ -63,13 +68,6 @@ def cv_folds(subjects: list[str], spec: str, *, seed: int) -> list[list[str]]:
     return subject_folds(distinct, int(spec), seed=seed, flag="--cv")
 
 
-def _fold_job(config: RunConfig, part: Split, devel: Split, held_xs: list[np.ndarray], *,
-              emit: Callable) -> tuple[list[np.ndarray], float]:
-    """One fold: train on ``part`` (the run's kept seed), predict the held-out recordings."""
-    result = train_seeds(config, part, devel, on_event=emit)
-    return predict_arrays(result.model, held_xs), result.best.score
-
-
 def out_of_fold(config: RunConfig, train: Split, devel: Split, subjects: list[str], *, k: int,
                 seed: int, on_event: Callable[[EpochEvent], None] | None = None,
                 ) -> tuple[list[np.ndarray], dict]:
@@ -80,19 +78,21 @@ def out_of_fold(config: RunConfig, train: Split, devel: Split, subjects: list[st
     cfg = config.model_copy(deep=True)
     cfg.train.seeds, cfg.train.seed = 1, seed
     preds: list[np.ndarray | None] = [None] * len(train.xs)
-    start, scores = time.perf_counter(), [0.0] * len(folds)
-    jobs, held = [], []
+    start = time.perf_counter()
+    groups, held = [], []
     for fold in folds:
         out = [i for i, s in enumerate(subjects) if s in fold]
         keep = [i for i, s in enumerate(subjects) if s not in fold]
         part = Split([train.ids[i] for i in keep], [train.xs[i] for i in keep],
                      [train.ys[i] for i in keep], train.groups)
-        jobs.append((cfg, part, devel, [train.xs[i] for i in out]))
+        groups.append(SeedGroup(regression_task, (cfg, part, devel), [seed]))
         held.append(out)
-    for f, (fold_preds, score) in run_jobs(_fold_job, jobs, jobs=jobs_for(cfg.train, len(jobs)),
-                                           on_event=on_event):
-        scores[f] = score
+    # the same job pool as --cv's folds (train.loop.fit_groups): one job per fold
+    results = fit_groups(groups, jobs=jobs_for(cfg.train, len(groups)), on_event=on_event)
+    for f, result in enumerate(results):
+        fold_preds = predict_arrays(result.model, [train.xs[i] for i in held[f]])
         for i, p in zip(held[f], fold_preds, strict=True):
             preds[i] = p
-    return preds, {"folds": k, "subjects": folds, "seed": seed,
-                   "seconds": time.perf_counter() - start, "fold_devel_ccc": scores}  # type: ignore[return-value]
+    return preds, {"folds": k, "subjects": folds, "seed": seed,  # type: ignore[return-value]
+                   "seconds": time.perf_counter() - start,
+                   "fold_devel_ccc": [r.best.score for r in results]}
