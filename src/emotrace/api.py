@@ -43,7 +43,9 @@ def fit(data: Path | str, *, out: Path | str, config: RunConfig | None = None,
     Either pass a full ``config`` or just ``features`` and ``targets`` (defaults for the rest).
     Every statistic (standardisation) is fitted on the train partition only; devel drives early
     stopping and the choice among seeds; test is never looked at. ``config.train.task`` picks
-    the kind: per-step regression, or one class per segment. Returns the content of
+    the kind: per-step regression, or one class per segment; with ``config.train.cv`` a
+    cross-validated regression run (subject folds over train + devel, statistics fitted per
+    fold, the fold ensemble as predictor: :mod:`emotrace.kinds.cv`). Returns the content of
     ``RUN/metrics.json``.
     """
     if config is None:
