@@ -134,6 +134,10 @@ def fit_final(data: Path | str, *, out: Path | str, run: Path | str | None = Non
     train + devel, the new training data. Test is still never looked at; its predictions are
     written when it exists. ``metrics.json`` has ``"devel": null`` and a ``"final"`` entry saying
     all this. Returns that metrics dict.
+
+    ``run`` may be a cross-validated run (``--cv``): its configuration is retrained without
+    folds, for the median over folds of their best epochs, with the seed most folds kept. A
+    ``config`` that asks for ``--cv`` is refused (a --final run has no held-out data).
     """
     seed, run_config = None, None
     check_output(out, {"--data": data, "--from": run})
