@@ -125,7 +125,8 @@ def epoch_progress(p, *, label: str = "seed", info: Callable | None = None) -> C
             overall = p.add_task(f"all {e.n_seeds} {label}s", total=e.n_seeds * e.max_epochs,
                                  info="")
         if key not in tasks:
-            tasks[key] = p.add_task(f"{label} {e.seed} ({e.seed_index + 1}/{e.n_seeds})",
+            fold = f"fold {e.group} " if getattr(e, "group", None) is not None else ""
+            tasks[key] = p.add_task(f"{fold}{label} {e.seed} ({e.seed_index + 1}/{e.n_seeds})",
                                     total=e.max_epochs, info="")
             last[key] = e.max_epochs
         if hasattr(e, "train_loss"):  # an epoch ended (EpochEvent; not imported: torch)

@@ -21,7 +21,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -81,6 +81,7 @@ class EpochEvent:
     seconds: float  # wall-clock since this seed started
     best_targets: dict[str, float] = field(default_factory=dict)  # target -> devel CCC at the best epoch
     last_epoch: int = 0  # the last epoch this seed can reach (early stopping may end it sooner)
+    group: int | None = None  # fit_groups with several groups: the group (e.g. the fold)
 
 
 @dataclass
@@ -94,6 +95,7 @@ class BatchEvent:
     max_epochs: int
     done: int  # training items of this epoch done so far
     total: int
+    group: int | None = None  # fit_groups with several groups: the group (e.g. the fold)
 
 
 BATCH_EVENT_SECONDS = 0.5
@@ -430,7 +432,7 @@ def fit_groups(groups: list[SeedGroup], *, jobs: int = 1, resume: bool = False,
         if g.state_path is not None:
             _save_state(g.state_path, state)  # marks the folder as holding an interrupted run
     total = sum(len(g.seeds) for g in groups)
-    todo, where, offset = [], [], 0
+    todo, where, offset, group_of = [], [], 0, {}
     for gi, g in enumerate(groups):
         for i, s in enumerate(g.seeds):
             if i not in finished[gi]:
@@ -438,8 +440,13 @@ def fit_groups(groups: list[SeedGroup], *, jobs: int = 1, resume: bool = False,
                              seed_state_path(g.state_path, s) if g.state_path is not None else None,
                              resume, g.fingerprint))
                 where.append((gi, i))
+            group_of[offset + i] = gi
         offset += len(g.seeds)
-    for k, run in run_jobs(_seed_job, todo, jobs=jobs, on_event=on_event):
+    relay = on_event
+    if on_event is not None and len(groups) > 1:  # say which group each seed belongs to
+        def relay(event: EpochEvent | BatchEvent) -> None:
+            on_event(replace(event, group=group_of[event.seed_index]))
+    for k, run in run_jobs(_seed_job, todo, jobs=jobs, on_event=relay):
         gi, index = where[k]
         g = groups[gi]
         finished[gi][index] = {**run, "index": index}
