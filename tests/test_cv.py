@@ -334,3 +334,40 @@ def test_cli_final_from_a_cv_run(capsys, cv_run, cv_corpus, tmp_path):
     assert m["final"]["epochs"] == json.loads((cv_run / "metrics.json").read_text())["best_epoch"]
     assert "cv" not in m
     assert "cv: null" in (tmp_path / "final" / "config.yaml").read_text()
+
+
+def test_killed_cv_run_resumes_to_the_same_result(cv_corpus, tmp_path):
+    """SIGKILL in the middle of fold 1 (no chance to clean up), then --resume: the same
+    predictions as an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-m", "emotrace", "train", "--data", str(cv_corpus), "--features",
+            "audio", "--target", "arousal", "--cv", "2", "--seeds", "2", "--epochs", "12",
+            "--patience", "12", "--hidden", "8", "--layers", "1", "--jobs", "1", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(emotrace.__file__).parents[1]),
+                                          os.environ.get("PYTHONPATH", "")])}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*args, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (killed / "folds" / "1" / "train_state.seed-0.pt").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.skip("the run ended before it could be killed mid-fold")
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (killed / "train_state.pt").exists() and not (killed / "metrics.json").exists()
+    assert len(torch.load(killed / "folds" / "0" / "train_state.pt", weights_only=True)["done"]) == 2
+    subprocess.run([*args, "--out", str(killed), "--resume"], env=env, check=True,
+                   capture_output=True)
+    subprocess.run([*args, "--out", str(tmp_path / "whole")], env=env, check=True,
+                   capture_output=True)
+    assert _preds(killed / "predictions") == _preds(tmp_path / "whole" / "predictions")
+    a, b = (json.loads((d / "metrics.json").read_text())["cv"] for d in (killed, tmp_path / "whole"))
+    assert a["per_fold"] == b["per_fold"]
