@@ -10,6 +10,9 @@ Two graphs can be written:
   state (see :mod:`emotrace.streaming`); start from zeros, and for ``attn-rnn`` from an empty
   ``attn_cache`` of shape ``(1, 0, hidden)``.
 
+A cross-validated run (``--cv``) exports as one whole-sequence graph of its fold ensemble
+(:class:`EnsembleExport`); its streaming export is refused.
+
 Both bake in everything ``emotrace predict`` does after loading the corpus: the per-recording
 z-scoring of ``data.per_recording`` feature sets (whole-sequence graph only), the train
 standardisation :math:`(x - \\mu) / \\sigma`, the replacement of missing values (NaN) by the
