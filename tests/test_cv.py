@@ -290,6 +290,9 @@ def test_fold_summary_keeps_binary_metrics():
     mean, std = _summary(folds, ["stress"])
     assert mean["stress"] == pytest.approx({"ccc": 0.3, "auroc": 0.8, "f1": 0.6})
     assert std["stress"]["auroc"] == pytest.approx(0.1)
+    # a held-out fold with one class has no auroc/f1: the others' mean
+    mean, _ = _summary([*folds, {"stress": {"ccc": 0.0}}], ["stress"])
+    assert mean["stress"] == pytest.approx({"ccc": 0.2, "auroc": 0.8, "f1": 0.6})
 
 
 def test_difficulty_auto_encoders_are_fitted_per_fold(cv_corpus, tmp_path):

@@ -213,8 +213,9 @@ def _summary(per_fold: list[dict], targets: list[str]) -> tuple[dict, dict]:
     """Mean and standard deviation over folds of each target's metrics."""
     mean, std = {}, {}
     for t in targets:  # ccc, ccc_per_recording, pcc, rmse; binary targets also auroc and f1
-        names = [m for m in per_fold[0][t] if all(m in f[t] for f in per_fold)]
-        vals = {m: [f[t][m] for f in per_fold] for m in names}
+        # auroc and f1 over the folds whose held-out subjects show both classes
+        names = list(dict.fromkeys(m for f in per_fold for m in f[t]))
+        vals = {m: [f[t].get(m, np.nan) for f in per_fold] for m in names}
         mean[t] = {m: float(np.nanmean(v)) for m, v in vals.items()}
         std[t] = {m: float(np.nanstd(v)) for m, v in vals.items()}
     return mean, std
