@@ -5,6 +5,8 @@
     RUN/metrics.json         devel metrics of the kept seed, every seed's, timings
     RUN/predictions/<partition>/<recording_id>.csv   timestamp, value
     RUN/eval_<partition>.json                          written by ``evaluate``
+    RUN/folds/<k>/checkpoint.pt  a cross-validated run's fold models (its checkpoint.pt then
+                                 lists them: format ``emotrace-cv-checkpoint-1``)
 
 Checkpoints are loaded with ``torch.load(weights_only=True)``: no pickled classes, so they load
 in any later PyTorch and can't execute code.
