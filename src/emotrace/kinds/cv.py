@@ -60,6 +60,7 @@ from emotrace.run import (
     PREDICTIONS,
     STATE,
     Run,
+    check_finite,
     fit_metrics,
     labelled,
     load_ensemble,
@@ -160,6 +161,7 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
                         difficulty=diffs[k].state() if diffs[k] is not None else None)
         for r, p in zip(held_recs[k], predict_arrays(result.model, held_xs[k]), strict=True):
             oof[r.id] = p
+    check_finite(list(oof.values()), list(oof), what=f"{out}: the fold models out of fold")
     for part in ("train", "devel"):
         recs = corpus.partition(part)
         write_recordings(out / PREDICTIONS / part, recs, [oof[r.id] for r in recs], dc.targets)
@@ -167,6 +169,7 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
         test = corpus.partition("test")
         preds = combine([predict_arrays(res.model, inputs(test, std, dc, diff))
                          for res, std, diff in zip(results, stds, diffs, strict=True)], tc.ensemble)
+        check_finite(preds, [r.id for r in test], what=f"{out}: the fold ensemble on 'test'")
         write_recordings(out / PREDICTIONS / "test", test, preds, dc.targets)
     _save(out, config, folds)
     metrics = _metrics(config, corpus, pool, folds, results, oof, start)
@@ -287,6 +290,7 @@ def evaluate(run: Path | str, data: Path | str, *, partition: str) -> dict:
     path, config, members = load_ensemble(run)
     recs = labelled(run_corpus(members[0], data, partition, labels=True), data, partition)
     preds = _ensemble(members, recs, config.train.ensemble)
+    check_finite(preds, [x.id for x in recs], what=f"{path} on {partition!r}")
     result = partition_scores([x.targets(config.data.targets) for x in recs], preds,
                               config.data.targets, partition=partition)
     result["ensemble"] = {"members": len(members), "how": config.train.ensemble}
@@ -300,8 +304,9 @@ def evaluate(run: Path | str, data: Path | str, *, partition: str) -> dict:
 
 def predict(run: Path | str, data: Path | str, *, partition: str, out: Path | str) -> list[Path]:
     """Write the fold ensemble's predictions of ``partition`` to ``out``."""
-    _, config, members = load_ensemble(run)
+    path, config, members = load_ensemble(run)
     recs = run_corpus(members[0], data, partition, labels=False)
     preds = _ensemble(members, recs, config.train.ensemble)
+    check_finite(preds, [x.id for x in recs], what=f"{path} on {partition!r}")
     return write_recordings(Path(out), recs, preds, config.data.targets)
 
