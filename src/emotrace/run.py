@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ValidationError
 
 from emotrace._version import __version__
 from emotrace.config import RunConfig, read_yaml
@@ -62,6 +63,20 @@ def run_kind(path: Path | str) -> str:
 #: what a checkpoint of each format must hold
 CHECKPOINT_KEYS = ("config", "model_args", "model", "normaliser", "feature_dims")
 CV_KEYS = ("config", "folds", "members")
+
+
+def check_config_matches(path: Path, checkpoint: Path, saved: dict, config: BaseModel, *,
+                         redo: str = "retrain") -> None:
+    """``RUN/config.yaml`` must be the config stored in the checkpoint. Compared after
+    validation, so options added later (with defaults) keep old runs loadable."""
+    try:
+        same = type(config).model_validate(saved).model_dump(mode="json") == config.model_dump(
+            mode="json")
+    except ValidationError:
+        same = False
+    if not same:
+        raise EmotraceError(f"{path / CONFIG}: does not match {checkpoint} (the files come "
+                            f"from different runs). Restore the original config.yaml or {redo}.")
 
 
 def read_checkpoint(path: Path, fmt: str, keys: tuple[str, ...] = ()) -> dict:
@@ -267,9 +282,7 @@ def load_ensemble(run: Path | str) -> tuple[Path, RunConfig, list[Run]]:
     check_finished(path)
     config = RunConfig.load(path / CONFIG)
     ckpt = read_checkpoint(path / CHECKPOINT, CV_FORMAT, CV_KEYS)
-    if ckpt["config"] != config.model_dump(mode="json"):
-        raise EmotraceError(f"{path / CONFIG}: does not match {path / CHECKPOINT} (the files come "
-                            f"from different runs). Restore the original config.yaml or retrain.")
+    check_config_matches(path, path / CHECKPOINT, ckpt["config"], config)
     members = []
     for rel in ckpt["members"]:
         if not (path / rel).is_file():
@@ -284,11 +297,7 @@ def load_member(path: Path, checkpoint: Path) -> Run:
     cross-validated run, one fold's ``RUN/folds/<k>/checkpoint.pt``)."""
     config = RunConfig.load(path / CONFIG)
     ckpt = read_checkpoint(checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_KEYS)
-    # compared after validation, so options added later (with defaults) keep old runs loadable
-    if RunConfig.from_dict(ckpt["config"], source=str(checkpoint)).model_dump(
-            mode="json") != config.model_dump(mode="json"):
-        raise EmotraceError(f"{path / CONFIG}: does not match {checkpoint} (the files come "
-                            f"from different runs). Restore the original config.yaml or retrain.")
+    check_config_matches(path, checkpoint, ckpt["config"], config)
     try:
         model = from_args(ckpt["model_args"])
         model.load_state_dict(ckpt["model"])

@@ -52,6 +52,7 @@ from emotrace.run import (
     METRICS,
     PREDICTIONS,
     STATE,
+    check_config_matches,
     check_finite,
     fit_metrics,
     read_checkpoint,
@@ -440,10 +441,7 @@ def load_fused(run: Path | str) -> _Fused:
     _check_input(path)
     cfg = FuseConfig.load(path / CONFIG)
     ckpt = read_checkpoint(path / CHECKPOINT, FUSION_FORMAT, FUSION_KEYS)
-    if ckpt["config"] != cfg.model_dump(mode="json"):
-        raise EmotraceError(f"{path / CONFIG}: does not match {path / CHECKPOINT} (the files come "
-                            f"from different runs). Restore the original config.yaml or fuse "
-                            f"again.")
+    check_config_matches(path, path / CHECKPOINT, ckpt["config"], cfg, redo="fuse again")
     module = fusion_from_args(ckpt["model_args"])
     module.load_state_dict(ckpt["model"])
     module.eval()
