@@ -96,3 +96,35 @@ def test_dropout_is_off_in_eval_mode():
         assert torch.equal(model(x, mask), model(x, mask))
         model.train()
         assert not torch.equal(model(x, mask), model(x, mask))
+
+
+def test_muse2021_input_layer_is_one_bias_free_linear_and_the_head_bias_starts_at_zero():
+    cfg = ModelConfig(name="rnn", cell="lstm", hidden=8, layers=2, head_hidden=4, dropout=0.0,
+                      input_layer="linear", output_scale=False)
+    model = build_model(cfg, D_IN, K)
+    linears = [m for m in model.proj.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 1 and linears[0].bias is None
+    assert not any(isinstance(m, torch.nn.ReLU) for m in model.proj.modules())
+    # the projection is linear: f(2x) = 2 f(x)
+    x = inputs(2, 6)
+    m = torch.ones(2, 6, dtype=torch.bool)
+    assert torch.allclose(model.proj(2 * x, m), 2 * model.proj(x, m), atol=1e-6)
+    assert torch.equal(model.head.net[-1].bias, torch.zeros(K))
+    default = build_model(ModelConfig(name="rnn"), D_IN, K)
+    assert default.proj.proj[0].bias is not None
+    assert torch.equal(default.head.net[-1].bias, torch.zeros(K))
+
+
+def test_output_scale_off_keeps_the_raw_head_output():
+    x, m = inputs(2, 6), torch.ones(2, 6, dtype=torch.bool)
+    for scale in (True, False):
+        cfg = ModelConfig(name="rnn", hidden=8, layers=1, head_hidden=4, output_scale=scale)
+        torch.manual_seed(0)
+        model = build_model(cfg, D_IN, K).eval()
+        raw = model(x, m)
+        model.set_output_scale(torch.full((K,), 5.0), torch.full((K,), 2.0))
+        scaled = model(x, m)
+        if scale:
+            assert torch.allclose(scaled, raw * 2 + 5)
+        else:
+            assert torch.equal(scaled, raw)

@@ -1,5 +1,6 @@
-"""Trainer helpers: modality dropout."""
+"""Trainer helpers: modality dropout, the plateau schedule."""
 
+import pytest
 import torch
 
 from emotrace.train.regression import drop_modalities
@@ -23,3 +24,19 @@ def test_modality_dropout_off_or_single_set_is_identity():
     x = torch.randn(4, 3, 6)
     assert torch.equal(drop_modalities(x, GROUPS, 0.0), x)
     assert torch.equal(drop_modalities(x, [(0, 6)], 0.5), x)
+
+
+def test_plateau_halving_stops_at_min_lr():
+    """A score that never improves halves the learning rate every epoch, down to ``min_lr``."""
+    from emotrace.train.loop import Schedule, Task, fit_task
+
+    task = Task(build=lambda: torch.nn.Linear(1, 1), n_items=4,
+                loss=lambda model, idx: (model(torch.ones(len(idx), 1)) ** 2).mean(),
+                score=lambda model: (0.0, {}))
+    lrs = []
+    sched = Schedule(epochs=8, lr=0.1, batch_size=4, lr_patience=0, lr_factor=0.5, min_lr=0.02)
+    fit_task(task, sched, [0], on_event=lambda e: lrs.append(e.lr))
+    assert lrs[0] == pytest.approx(0.1)
+    assert min(lrs) == pytest.approx(0.02)
+    assert lrs[-1] == pytest.approx(0.02)
+    assert lrs[1] < lrs[0]

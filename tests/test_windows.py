@@ -32,6 +32,28 @@ def test_windows_cover_every_step_and_end_at_the_end(length, win, hop):
         assert 0 < steps[-1] <= hop
 
 
+def _official_muse2021_windows(length: int, win: int, hop: int) -> list[tuple[int, int]]:
+    """``segment_sample(..., 'normal')`` of the official MuSe 2021 baseline, as (start, end)."""
+    out = []
+    for s in range(0, length, hop):
+        e = min(s + win, length)
+        out.append((s, e))
+        if e == length:
+            break
+    return out
+
+
+@pytest.mark.parametrize("length,win,hop", [c for c in CASES if c[1] > 0])
+def test_shorter_last_window_matches_the_muse2021_baseline(length, win, hop):
+    starts = window_starts(length, win, hop, last="shorter")
+    assert [(s, min(s + win, length)) for s in starts] == \
+        _official_muse2021_windows(length, win, hop)
+    batch = make_windows([np.arange(length, dtype=np.float32)[:, None]],
+                         [np.zeros((length, 1), np.float32)], win=win, hop=hop, last="shorter")
+    lengths = batch.mask.sum(1).tolist()
+    assert lengths == [min(s + win, length) - s for s in starts]
+
+
 @pytest.mark.parametrize("length,win,hop", CASES)
 def test_make_windows_cuts_real_data(length, win, hop):
     x = np.arange(length, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)

@@ -45,6 +45,10 @@ class DataConfig(_Strict):
     win: int = Field(0, ge=0, description="training window in steps; 0 = whole recordings")
     hop: int | None = Field(None, ge=1, description="hop between training windows in steps; "
                             "default win // 2")
+    last_window: Literal["end-aligned", "shorter"] = Field(
+        "end-aligned", description="the last training window of a recording ends at its end "
+        "(end-aligned) or starts one hop after the previous one and is cut short (shorter, the "
+        "MuSe 2021 baseline)")
     standardize: bool = Field(True, description="z-score every feature with the train mean "
                               "and standard deviation")
     per_recording: list[str] = Field(default_factory=list, description="feature sets z-scored "
@@ -101,6 +105,12 @@ class ModelConfig(_Strict):
     head_hidden: int = Field(32, ge=1, le=MAX_SIZE, description="hidden units of the MLP head")
     project: int = Field(0, ge=0, le=MAX_SIZE, description="early fusion: project the concatenated "
                          "features linearly to this many dimensions first; 0 = off")
+    input_layer: Literal["linear-relu", "linear"] = Field(
+        "linear-relu", description="the input projection: Linear + ReLU + dropout, or one "
+        "bias-free Linear (the MuSe 2021 baseline)")
+    output_scale: bool = Field(True, description="the head predicts standardised targets, mapped "
+                               "to label units with the train label mean and std; off = the "
+                               "head's raw output (the MuSe 2021 baseline)")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> ModelConfig:
@@ -126,6 +136,8 @@ class TrainConfig(_Strict):
                              "learning rate is multiplied by lr_factor")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="factor applied to the learning "
                              "rate on a devel plateau")
+    min_lr: float = Field(0.0, ge=0, description="the learning rate is never lowered below this "
+                          "on a plateau")
     patience: int = Field(15, ge=1, description="early stopping: epochs without devel gain")
     seeds: int = Field(3, ge=1, description="how many seeds; the best on devel is kept")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="first seed; seeds are seed, seed+1, "

@@ -63,7 +63,9 @@ CONFIG_FLAGS: dict[str, str] = {
 }
 
 #: config fields without a flag: set them in ``--config FILE.yaml``
-CONFIG_FILE_ONLY = frozenset({"model.head_hidden", "train.lr_patience", "train.lr_factor"})
+CONFIG_FILE_ONLY = frozenset({"model.head_hidden", "model.input_layer", "model.output_scale",
+                              "data.last_window", "train.lr_patience", "train.lr_factor",
+                              "train.min_lr"})
 
 
 def field(key: str) -> FieldInfo:

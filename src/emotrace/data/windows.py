@@ -1,9 +1,10 @@
 """Windows for training and padded whole-recording batches for evaluation.
 
 Training uses windows of ``win`` steps every ``hop`` steps; the last window of a recording is
-moved back to end at the recording's end, so no window is padded unless the recording is shorter
-than ``win``. Evaluation pads whole recordings to the longest one in a batch; ``mask`` marks the
-real steps.
+moved back to end at the recording's end (``last="end-aligned"``), so no window is padded unless
+the recording is shorter than ``win``. With ``last="shorter"`` (the MuSe 2021 baseline) windows
+start every ``hop`` steps from the start until one reaches the end, and that one is cut short.
+Evaluation pads whole recordings to the longest one in a batch; ``mask`` marks the real steps.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import numpy as np
 import torch
 
 
-def window_starts(length: int, win: int, hop: int) -> list[int]:
-    """Start indices of the windows of one recording.
+def window_starts(length: int, win: int, hop: int, last: str = "end-aligned") -> list[int]:
+    """Start indices of the windows of one recording (each ends at ``min(start + win, length)``).
 
     >>> window_starts(10, 4, 3)
     [0, 3, 6]
     >>> window_starts(11, 4, 3)
     [0, 3, 6, 7]
+    >>> window_starts(11, 4, 3, last="shorter")
+    [0, 3, 6, 9]
     >>> window_starts(3, 4, 3)
     [0]
     """
@@ -28,7 +31,10 @@ def window_starts(length: int, win: int, hop: int) -> list[int]:
         return [0]
     starts = list(range(0, length - win + 1, hop))
     if starts[-1] + win < length:
-        starts.append(length - win)
+        if last == "end-aligned":
+            starts.append(length - win)
+        elif starts[-1] + hop < length:  # hop > win can step past the end
+            starts.append(starts[-1] + hop)
     return starts
 
 
@@ -55,11 +61,12 @@ def pad(xs: list[np.ndarray], ys: list[np.ndarray]) -> Batch:
     return Batch(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(m))
 
 
-def make_windows(xs: list[np.ndarray], ys: list[np.ndarray], *, win: int, hop: int) -> Batch:
+def make_windows(xs: list[np.ndarray], ys: list[np.ndarray], *, win: int, hop: int,
+                 last: str = "end-aligned") -> Batch:
     """Cut every recording into windows and stack them into one padded :class:`Batch`."""
     wx, wy = [], []
     for x, y in zip(xs, ys, strict=True):
-        for s in window_starts(len(x), win, hop):
+        for s in window_starts(len(x), win, hop, last):
             e = s + win if win > 0 else len(x)
             wx.append(x[s:e])
             wy.append(y[s:e])

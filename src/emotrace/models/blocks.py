@@ -11,11 +11,18 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 class InputProjection(nn.Module):
-    """Linear projection of the input features, as in the MuSe baselines."""
+    """Linear projection of the input features.
 
-    def __init__(self, d_in: int, d_out: int, dropout: float):
+    ``kind="linear-relu"``: :math:`\\mathrm{Dropout}(\\mathrm{ReLU}(W x + b))`;
+    ``kind="linear"``: :math:`W x`, no bias and no activation, as in the MuSe 2021 baseline.
+    """
+
+    def __init__(self, d_in: int, d_out: int, dropout: float, *, kind: str = "linear-relu"):
         super().__init__()
-        self.proj = nn.Sequential(nn.Linear(d_in, d_out), nn.ReLU(), nn.Dropout(dropout))
+        if kind == "linear":
+            self.proj = nn.Sequential(nn.Linear(d_in, d_out, bias=False))
+        else:
+            self.proj = nn.Sequential(nn.Linear(d_in, d_out), nn.ReLU(), nn.Dropout(dropout))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.proj(x)
@@ -84,12 +91,15 @@ class RNN(nn.Module):
 
 
 class MLPHead(nn.Module):
-    """Two linear layers with a ReLU between them, one output per target."""
+    """Two linear layers with a ReLU between them, one output per target. The output bias starts
+    at 0 (as in the MuSe 2021 baseline): a fresh model predicts around 0, i.e. the train label
+    mean when the regressor scales its output."""
 
     def __init__(self, d_in: int, hidden: int, d_out: int, dropout: float):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout),
                                  nn.Linear(hidden, d_out))
+        nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -31,7 +31,7 @@ class SegmentClassifier(nn.Module):
     def __init__(self, cfg: ModelConfig, d_in: int, n_classes: int):
         super().__init__()
         self.cfg, self.d_in, self.n_classes = cfg, d_in, n_classes
-        self.proj = InputProjection(d_in, cfg.hidden, cfg.dropout)
+        self.proj = InputProjection(d_in, cfg.hidden, cfg.dropout, kind=cfg.input_layer)
         self.pre, d_pre = PRE_BLOCKS[cfg.name](cfg)
         self.rnn = RNN(d_pre, cfg.hidden, cfg.layers, cell=cfg.cell,
                        bidirectional=cfg.bidirectional, dropout=cfg.dropout)

@@ -25,7 +25,8 @@ class SequenceRegressor(nn.Module):
         self.cfg, self.d_in, self.n_targets = cfg, d_in, n_targets
         # early fusion: an optional linear projection of the concatenated feature sets
         self.project = nn.Linear(d_in, cfg.project) if cfg.project else None
-        self.proj = InputProjection(cfg.project or d_in, cfg.hidden, cfg.dropout)
+        self.proj = InputProjection(cfg.project or d_in, cfg.hidden, cfg.dropout,
+                                    kind=cfg.input_layer)
         self.pre, d_pre = PRE_BLOCKS[cfg.name](cfg)
         self.rnn = RNN(d_pre, cfg.hidden, cfg.layers, cell=cfg.cell,
                        bidirectional=cfg.bidirectional, dropout=cfg.dropout)
@@ -46,7 +47,10 @@ class SequenceRegressor(nn.Module):
         return self.head(h, mask) * self.out_std + self.out_mean
 
     def set_output_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Predict ``mean + std * z``: the network learns targets on a unit scale."""
+        """Predict ``mean + std * z``: the network learns targets on a unit scale. A no-op when
+        the config turns ``output_scale`` off (the head's output is then the prediction)."""
+        if not self.cfg.output_scale:
+            return
         self.out_mean.copy_(mean)
         self.out_std.copy_(std)
 

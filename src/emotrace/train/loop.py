@@ -46,6 +46,7 @@ class Schedule:
     patience: int | None = None  # stop after this many epochs without a better score; None = never
     lr_patience: int | None = None  # halve (lr_factor) after this many; None = constant lr
     lr_factor: float = 0.5
+    min_lr: float = 0.0  # the plateau halving stops here
     shuffle: bool = True  # False: items in order (full-batch fits)
 
 
@@ -232,7 +233,8 @@ def _start_seed(task: Task, sched: Schedule, seed: int, saved: dict | None):
     model = task.build()
     opt = torch.optim.Adam(model.parameters(), lr=sched.lr, weight_decay=sched.weight_decay)
     plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="max", factor=sched.lr_factor, patience=sched.lr_patience)
+        opt, mode="max", factor=sched.lr_factor, patience=sched.lr_patience,
+        min_lr=sched.min_lr)
         if sched.lr_patience is not None else None)
     p = _Progress(best_model=copy.deepcopy(model.state_dict()))
     if saved:

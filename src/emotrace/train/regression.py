@@ -73,7 +73,7 @@ def schedule(tc: TrainConfig) -> Schedule:
     """The loop's schedule from a run's training options."""
     return Schedule(epochs=tc.epochs, lr=tc.lr, batch_size=tc.batch_size,
                     weight_decay=tc.weight_decay, clip=tc.clip, patience=tc.patience,
-                    lr_patience=tc.lr_patience, lr_factor=tc.lr_factor)
+                    lr_patience=tc.lr_patience, lr_factor=tc.lr_factor, min_lr=tc.min_lr)
 
 
 def _label_scale(ys: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,7 +95,8 @@ def jobs_for(tc: TrainConfig, n: int) -> int:
 def regression_task(config: RunConfig, train: Split, devel: Split) -> tuple[Task, Schedule]:
     """The fit loop's task for a sequence regressor (built in each worker)."""
     tc, targets = config.train, config.data.targets
-    windows = make_windows(train.xs, train.ys, win=config.data.win, hop=config.data.window_hop)
+    windows = make_windows(train.xs, train.ys, win=config.data.win, hop=config.data.window_hop,
+                           last=config.data.last_window)
     loss_fn = LOSSES[tc.loss]
     d_in = train.xs[0].shape[1]
     y_mean, y_std = _label_scale(train.ys)
