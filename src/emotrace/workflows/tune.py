@@ -24,6 +24,7 @@ from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig, mer
 from emotrace.errors import EmotraceError
 from emotrace.fileio import write_json, write_text, writes
 from emotrace.train.loop import EpochEvent
+from emotrace.workflows.cluster import connect
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 #: distribution name -> number of arguments (None = a list of values)
@@ -278,28 +279,13 @@ def _seed_scores(metrics: dict, rank_by: list[str] | None = None) -> list[float]
 
 
 def _ray_init(address: str | None, cpus: int | None) -> None:
-    import logging
-
-    import ray
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline: no usage reporting
+    """Ray Tune's settings, then Ray (local, or the cluster at ``address``; see cluster.py)."""
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no tensorboardX/CSV loggers
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "1")
     # ASHA's metric is reported during a trial's first seed only (see _trial)
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    if address is None:
-        ray.init(address="local", num_cpus=cpus or os.cpu_count() or 1, include_dashboard=False,
-                 logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
-    else:
-        try:
-            ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
-                     log_to_driver=False)
-        except (ConnectionError, ValueError, RuntimeError) as e:
-            raise EmotraceError(f"--address {address}: cannot connect to a Ray cluster "
-                                f"({str(e).splitlines()[0][:200]}). Start one with `ray start "
-                                f"--head` and pass its address, or leave --address out to run "
-                                f"locally.") from None
+    connect(address, cpus)
 
 
 def _space(space: Path | str | Space, features: list[str] | None,
