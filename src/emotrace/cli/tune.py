@@ -27,7 +27,8 @@ def tune(
     asha: Annotated[bool, typer.Option("--asha/--no-asha", help="Stop bad trials early.")] = True,
     grace: Annotated[int, typer.Option("--grace", help="ASHA: epochs before the first cut.")] = 5,
     address: Annotated[str | None, typer.Option(
-        "--address", help="Ray cluster address; default: start Ray on this machine.")] = None,
+        "--address", help="Ray cluster address HOST:PORT (its token: RAY_AUTH_TOKEN, "
+        "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token); default: start Ray on this machine.")] = None,
     cpus: Annotated[int | None, typer.Option(
         "--cpus", help="CPUs of the local Ray instance (default: all).")] = None,
     cpus_per_trial: Annotated[int, typer.Option(
