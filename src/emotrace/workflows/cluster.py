@@ -33,6 +33,8 @@ AUTH_MODE, AUTH_TOKEN, AUTH_TOKEN_PATH = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY
 TOKEN_HELP = (f"Set {AUTH_TOKEN} to the cluster's token (`ray get-auth-token` on its head node "
               f"prints it), or {AUTH_TOKEN_PATH} to a file holding it (default "
               f"~/.ray/auth_token)")
+#: how long the first question to a cluster may take (a port without Ray: about 3 x this)
+PROBE_MS = 5000
 
 
 class RemoteJobError(RuntimeError):
@@ -128,6 +130,25 @@ def _auth_error(address: str, source: str | None) -> EmotraceError:
                          f"{TOKEN_HELP}.")
 
 
+def _probe(address: str, gcs: str, source: str | None) -> None:
+    """Ask the cluster's GCS for its id once, so that a refused token or a port without a Ray
+    cluster is told at once (``ray.init`` retries for 20 s, 1 s apart, whatever the error)."""
+    try:
+        from ray._raylet import InnerGcsClient
+        from ray.exceptions import AuthenticationError
+    except ImportError:
+        return
+    try:
+        InnerGcsClient.standalone(gcs, None, PROBE_MS)
+    except AuthenticationError:
+        raise _auth_error(address, source) from None
+    except (TypeError, AttributeError):  # another Ray: leave it to ray.init
+        return
+    except Exception as e:  # noqa: BLE001 - Ray's RpcError and the like
+        raise _cannot_connect(address, f"no Ray cluster answers at {gcs}: "
+                                       f"{str(e).splitlines()[0][:200]}") from None
+
+
 def connect(address: str | None, cpus: int | None) -> None:
     """Start Ray on this machine (``address`` None, ``cpus`` CPUs, default all) or connect to the
     Ray cluster at ``address`` (``host:port`` as printed by ``ray start --head``, or ``auto``),
@@ -158,7 +179,11 @@ def connect(address: str | None, cpus: int | None) -> None:
     source = token_source()
     if AUTH_MODE not in os.environ and source is not None:
         os.environ[AUTH_MODE] = "token"  # Ray's own rule for clusters found without an address
+    if os.environ.get(AUTH_MODE, "").lower() == "token" and source is None:
+        raise _auth_error(address, None)
     _refresh_ray_auth()
+    if hp is not None and not address.startswith("ray://"):
+        _probe(address, f"{hp[0]}:{hp[1]}", source)
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
                  log_to_driver=False)
