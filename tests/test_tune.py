@@ -95,6 +95,19 @@ def test_bad_space_values(space, words):
         assert w in str(e.value)
 
 
+@pytest.mark.parametrize("grace", [0, 3])
+def test_grace_beyond_the_epochs_is_a_clear_error(tmp_path, capsys, corpus, grace):
+    """ASHA's first rung must come within a trial's epochs (Ray asserted it: an internal error)."""
+    path = write(tmp_path / "s.yaml", "base:\n  train: {epochs: 2}\nspace:\n"
+                 "  model.hidden: {choice: [4, 8]}\n")
+    code, _, err = run_cli(capsys, "tune", "--data", corpus, "--features", "audio", "--target",
+                           "arousal", "--space", path, "--grace", str(grace), "--out",
+                           tmp_path / "t", "--quiet")
+    assert code == 2, err
+    assert f"--grace {grace}: ASHA's first cut" in " ".join(err.split()) and "--no-asha" in err
+    assert not (tmp_path / "t").exists()
+
+
 def test_search_kind_constraints():
     sp = Space.from_dict({"base": {"data": {"features": ["a"], "targets": ["b"]}},
                           "space": {"train.lr": {"uniform": [0.001, 0.01]},

@@ -336,6 +336,10 @@ def _asha(sp: Space, grace: int, reduction: int):
     if epochs_param:
         max_epochs = max(a for a in (epochs_param[1] if epochs_param[0] in ("choice", "grid")
                                      else epochs_param[1][:2]))
+    if not 1 <= grace <= int(max_epochs):
+        raise EmotraceError(f"--grace {grace}: ASHA's first cut comes after --grace epochs, but "
+                            f"trials run at most {int(max_epochs)} epochs. Pass --grace between 1 "
+                            f"and {int(max_epochs)}, or --no-asha.")
     # max_t beyond every seed's last epoch: the trial is never stopped for having run long
     # enough, only for being in the bottom part of a rung.
     return ASHAScheduler(time_attr="epoch", metric="asha_ccc", mode="max",
