@@ -4,12 +4,13 @@
 :func:`run_remote`. Starting a cluster, its token and ``--address`` are described in
 docs/usage.md, "Ray clusters".
 
-Token authentication. Ray 2.60 starts a cluster with token authentication on when a token exists
-on the machine (``ray start --head`` and a local ``ray.init()``; the latter writes
-``~/.ray/auth_token`` if there is none). A client presents the token only when its own
-``RAY_AUTH_MODE`` is ``token``, and Ray turns that on by itself only for a cluster it finds
-without an address (``address="auto"``), never for an explicit ``--address``: such a client sent
-no token and the cluster refused it (``InvalidAuthToken``). :func:`connect` applies Ray's own rule
+Token authentication. In Ray 2.60, ``ray start --head`` turns token authentication on when the
+machine has a token, and a local ``ray.init()`` always does (writing ``~/.ray/auth_token`` if
+there is none, so one local ``emotrace tune`` is enough: the next ``ray start --head`` uses it).
+A client presents the token only when its own ``RAY_AUTH_MODE`` is ``token``, and Ray turns that
+on by itself only for a cluster it finds without an address (``address="auto"``), never for an
+explicit ``--address``: such a client sent no token and the cluster refused it
+(``InvalidAuthToken``). :func:`connect` applies Ray's own rule
 for ``auto`` to every address: with ``RAY_AUTH_MODE`` unset and a token available where Ray reads
 it (``RAY_AUTH_TOKEN``, then the file ``RAY_AUTH_TOKEN_PATH``, then ``~/.ray/auth_token``), it
 sets ``RAY_AUTH_MODE=token`` and lets Ray read the token. An explicit ``RAY_AUTH_MODE`` is left
