@@ -169,6 +169,15 @@ def test_run_remote_returns_results_in_order_from_both_nodes(client):
     assert os.environ["RAY_AUTH_MODE"] == "token"  # Ray's rule for a token found here
 
 
+def test_the_token_from_the_default_file(client, monkeypatch, tmp_path):
+    """The user's case: nothing set in the environment, the token in ~/.ray/auth_token."""
+    monkeypatch.delenv("RAY_AUTH_TOKEN")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text(client.token)
+    assert run_remote(probe, [(7, 0.0)], address=client.address)[0][0] == 7
+
+
 def test_run_remote_names_the_failed_job(client):
     with pytest.raises(EmotraceError) as e:
         run_remote(fail, [(0, "ok"), (1, "user")], address=client.address)
