@@ -5,6 +5,8 @@ Stress-Predict.
         --variants split cv5 loso --out benchmarks/out/cv_ceap.jsonl
     python benchmarks/cv.py stress --data benchmarks/out/sp --workdir runs/cv_sp \
         --variants loso --out benchmarks/out/cv_sp.jsonl
+    python benchmarks/cv.py ceap --data corpora/ceap --workdir runs/cv_ceap --seeds 1 \
+        --variants cv5 cv5-loss-ccc cv5-rnn cv5-win100      # do the tuned choices hold under CV?
 
 ``ceap``: the recommended CEAP-360VR command of docs/benchmarks.md (``--features head eye lum
 --target arousal valence --per-recording head eye``, all other options default, 3 seeds), as
@@ -41,15 +43,22 @@ from pathlib import Path
 import numpy as np
 
 
-def ceap_config(cv: str | None, jobs: int):
+def ceap_config(cv: str | None, jobs: int, seeds: int = 3, **changes):
+    """The recommended CEAP-360VR configuration; ``changes`` (``"model.name": "rnn"``, ...) vary
+    one choice at a time."""
     from emotrace.config import DataConfig, RunConfig, TrainConfig
 
-    return RunConfig(data=DataConfig(features=["head", "eye", "lum"], targets=["arousal", "valence"],
-                                     per_recording=["head", "eye"]),
-                     train=TrainConfig(cv=cv, jobs=jobs))
+    config = RunConfig(data=DataConfig(features=["head", "eye", "lum"],
+                                       targets=["arousal", "valence"], per_recording=["head", "eye"]),
+                       train=TrainConfig(cv=cv, jobs=jobs, seeds=seeds))
+    raw = config.model_dump()
+    for key, value in changes.items():
+        section, name = key.split(".")
+        raw[section][name] = value
+    return RunConfig.model_validate(raw)
 
 
-def stress_config(cv: str | None, jobs: int):
+def stress_config(cv: str | None, jobs: int, seeds: int = 3):
     from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
     sets = ["hrv", "eda", "temp", "acc"]
@@ -57,11 +66,14 @@ def stress_config(cv: str | None, jobs: int):
         data=DataConfig(features=sets, targets=["stress"], win=600, hop=300, per_recording=sets),
         model=ModelConfig(name="rnn", cell="gru", hidden=32, layers=2, bidirectional=True,
                           dropout=0.1),
-        train=TrainConfig(epochs=20, seeds=3, loss="mse", patience=6, modality_dropout=0.2,
+        train=TrainConfig(epochs=20, seeds=seeds, loss="mse", patience=6, modality_dropout=0.2,
                           batch_size=16, cv=cv, jobs=jobs))
 
 
 VARIANTS = {"split": None, "cv5": "5", "loso": "loso"}
+#: ``--cv 5`` with one choice of the recommended CEAP configuration changed (do they still hold?)
+CHOICES = {"cv5-loss-ccc": {"train.loss": "ccc"}, "cv5-rnn": {"model.name": "rnn"},
+           "cv5-win100": {"data.win": 100}, "cv5-no-per-recording": {"data.per_recording": []}}
 
 
 def run(data: str, out: Path, config) -> dict:
@@ -126,7 +138,8 @@ def main() -> None:
     ap.add_argument("corpus", choices=["ceap", "stress"])
     ap.add_argument("--data", required=True)
     ap.add_argument("--workdir", type=Path, required=True)
-    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None)
+    ap.add_argument("--variants", nargs="+", choices=[*VARIANTS, *CHOICES], default=None)
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per run (per fold with --cv)")
     ap.add_argument("--jobs", type=int, default=0, help="worker processes per run (0 = per core)")
     ap.add_argument("--out", type=Path, help="JSON lines of every row")
     args = ap.parse_args()
@@ -135,7 +148,11 @@ def main() -> None:
     names = ["ccc", "ccc_per_recording"] if args.corpus == "ceap" else ["auroc", "f1", "ccc"]
     all_rows = []
     for v in variants:
-        metrics = run(args.data, args.workdir / v, make(VARIANTS[v], args.jobs))
+        if v in CHOICES:
+            config = ceap_config("5", args.jobs, args.seeds, **CHOICES[v])
+        else:
+            config = make(VARIANTS[v], args.jobs, args.seeds)
+        metrics = run(args.data, args.workdir / v, config)
         all_rows += rows(v, metrics)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

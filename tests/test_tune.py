@@ -167,6 +167,34 @@ def test_trial_reports_the_rank_by_score_that_ranks_it(tmp_path, corpus, monkeyp
     assert reports[-1]["score"] == pytest.approx(_seed_scores(metrics, ["arousal"])[0])
 
 
+def test_cross_validated_trial_is_ranked_by_the_mean_over_folds(tmp_path, corpus, monkeypatch):
+    """``train.cv`` in the base: each trial is a cross-validated run; ASHA follows the first fold
+    (its epochs count up once), and the trial's score is the mean of the folds' held-out CCCs."""
+    from ray import tune
+
+    from emotrace.workflows.tune import _trial
+
+    reports: list[dict] = []
+    monkeypatch.setattr(tune, "report", lambda result: reports.append(dict(result)))
+    monkeypatch.setattr(tune, "get_context", lambda: type("Ctx", (), {
+        "get_trial_id": staticmethod(lambda: "t_00002")})())
+    sp = Space.from_dict({"base": {"data": {"features": ["audio"], "targets": ["arousal"]},
+                                   "model": {"hidden": 8, "layers": 1},
+                                   "train": {"epochs": 3, "seeds": 1, "threads": 1, "cv": "2",
+                                             "patience": 5}},
+                          "space": {"train.lr": {"choice": [0.01]}}})
+    ctx = {"base": sp.base, "params": sp.params, "source": sp.source, "data": str(corpus),
+           "out": str(tmp_path / "search"), "threads": 1, "rank_by": None}
+    _trial({"train.lr": 0.01}, ctx=ctx)
+    metrics = json.loads((tmp_path / "search" / "trials" / "trial_00002" / "metrics.json").read_text())
+    folds = metrics["cv"]["per_fold"]
+    assert len(folds) == 2
+    assert [r["epoch"] for r in reports if "asha_ccc" in r] == [1, 2, 3]
+    held_out = [f["held_out"]["ccc"] for f in folds]
+    assert reports[-1]["finished"] and reports[-1]["seeds_done"] == 2
+    assert reports[-1]["score"] == pytest.approx(sum(held_out) / 2)
+
+
 # --------------------------------------------------------------------------------------------
 # real searches on Ray Tune (local, one CPU)
 

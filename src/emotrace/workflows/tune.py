@@ -246,6 +246,8 @@ def _trial(values: dict, *, ctx: dict) -> None:
         if not isinstance(e, EpochEvent):  # progress within an epoch
             return
         score = _rank_score(e.best_targets, ctx["rank_by"]) if e.best_targets else e.best_score
+        if e.group:  # --cv: ASHA and the running score follow the first fold only
+            return
         best[e.seed_index] = score if np.isfinite(score) else -1.0
         result = {"score": float(np.mean(list(best.values()))), "seed_index": e.seed_index,
                   "seed_epoch": e.epoch, "run": str(out)}
@@ -267,10 +269,11 @@ def _rank_score(ccc: dict[str, float], rank_by: list[str] | None) -> float:
 
 def _seed_scores(metrics: dict, rank_by: list[str] | None = None) -> list[float]:
     """Each seed's devel CCC at its best epoch, averaged over the ``rank_by`` targets (default:
-    all the run's targets)."""
+    all the run's targets). For a cross-validated run (``train.cv``): each fold's held-out CCC
+    (of the seed that fold kept), so a trial is ranked by the mean over folds."""
     out = []
-    for s in metrics["seeds"]:
-        d = s["devel"]
+    held_out = [f["held_out"] for f in metrics["cv"]["per_fold"]] if "cv" in metrics else None
+    for d in held_out or [s["devel"] for s in metrics["seeds"]]:
         if "ccc" in d:  # a single-target run
             out.append(float(d["ccc"]))
         else:
