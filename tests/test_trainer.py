@@ -40,3 +40,29 @@ def test_plateau_halving_stops_at_min_lr():
     assert min(lrs) == pytest.approx(0.02)
     assert lrs[-1] == pytest.approx(0.02)
     assert lrs[1] < lrs[0]
+
+
+def test_plateau_on_training_loss():
+    """``plateau_on="train_loss"``: a training loss that never decreases halves the learning rate
+    although the held-out score improves every epoch; the default watches the score and keeps it."""
+    from emotrace.train.loop import Schedule, Task, fit_task
+
+    scores = iter(range(100))
+    task = Task(build=lambda: torch.nn.Linear(1, 1), n_items=4,
+                loss=lambda model, idx: (model.weight * 0).sum() + 1.0,  # constant loss
+                score=lambda model: (float(next(scores)), {}))
+    by_loss, by_score = [], []
+    fit_task(task, Schedule(epochs=4, lr=0.1, batch_size=4, lr_patience=0, plateau_on="train_loss"),
+             [0], on_event=lambda e: by_loss.append(e.lr))
+    fit_task(task, Schedule(epochs=4, lr=0.1, batch_size=4, lr_patience=0), [0],
+             on_event=lambda e: by_score.append(e.lr))
+    assert by_loss[-1] < 0.1 / 2  # halved after each epoch without a lower loss
+    assert by_score == [pytest.approx(0.1)] * 4
+
+
+def test_lr_plateau_on_reaches_the_schedule():
+    from emotrace.config import TrainConfig
+    from emotrace.train.regression import schedule
+
+    assert schedule(TrainConfig()).plateau_on == "score"
+    assert schedule(TrainConfig(lr_plateau_on="train-loss")).plateau_on == "train_loss"

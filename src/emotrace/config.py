@@ -138,6 +138,10 @@ class TrainConfig(_Strict):
                              "rate on a devel plateau")
     min_lr: float = Field(0.0, ge=0, description="the learning rate is never lowered below this "
                           "on a plateau")
+    lr_plateau_on: Literal["devel", "train-loss"] = Field(
+        "devel", description="what the learning-rate halving watches: the devel score (no gain "
+        "for lr_patience epochs) or the training loss (no decrease for lr_patience epochs, as in "
+        "the MuSe-Wild 2020 winner and the MuSe-Stress 2021 entries)")
     patience: int = Field(15, ge=1, description="early stopping: epochs without devel gain")
     seeds: int = Field(3, ge=1, description="how many seeds; the best on devel is kept")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="first seed; seeds are seed, seed+1, "

@@ -65,7 +65,8 @@ CONFIG_FLAGS: dict[str, str] = {
 #: config fields without a flag: set them in ``--config FILE.yaml``
 CONFIG_FILE_ONLY = frozenset({"model.head_hidden", "model.input_layer", "model.output_scale",
                               "data.last_window", "train.lr_patience", "train.lr_factor",
-                              "train.min_lr"})
+                              "train.min_lr",
+                              "train.lr_plateau_on"})
 
 
 def field(key: str) -> FieldInfo:

@@ -47,6 +47,7 @@ class Schedule:
     lr_patience: int | None = None  # halve (lr_factor) after this many; None = constant lr
     lr_factor: float = 0.5
     min_lr: float = 0.0  # the plateau halving stops here
+    plateau_on: str = "score"  # the halving watches the held-out score, or "train_loss"
     shuffle: bool = True  # False: items in order (full-batch fits)
 
 
@@ -233,7 +234,8 @@ def _start_seed(task: Task, sched: Schedule, seed: int, saved: dict | None):
     model = task.build()
     opt = torch.optim.Adam(model.parameters(), lr=sched.lr, weight_decay=sched.weight_decay)
     plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="max", factor=sched.lr_factor, patience=sched.lr_patience,
+        opt, mode="min" if sched.plateau_on == "train_loss" else "max", factor=sched.lr_factor,
+        patience=sched.lr_patience,
         min_lr=sched.min_lr)
         if sched.lr_patience is not None else None)
     p = _Progress(best_model=copy.deepcopy(model.state_dict()))
@@ -277,7 +279,7 @@ def fit_seed(task: Task, sched: Schedule, seed: int, *, seed_index: int = 0, n_s
             raise EmotraceError(_diverged(f"the held-out score ({task.score_name}) is {score}: "
                                           f"the predictions are not finite", seed, p.epoch))
         if plateau is not None:
-            plateau.step(score)
+            plateau.step(train_loss if sched.plateau_on == "train_loss" else score)
         if score > p.best:
             p.best, p.best_epoch, p.bad = score, p.epoch, 0
             p.best_model, p.best_metrics = copy.deepcopy(model.state_dict()), metrics

@@ -73,7 +73,8 @@ def schedule(tc: TrainConfig) -> Schedule:
     """The loop's schedule from a run's training options."""
     return Schedule(epochs=tc.epochs, lr=tc.lr, batch_size=tc.batch_size,
                     weight_decay=tc.weight_decay, clip=tc.clip, patience=tc.patience,
-                    lr_patience=tc.lr_patience, lr_factor=tc.lr_factor, min_lr=tc.min_lr)
+                    lr_patience=tc.lr_patience, lr_factor=tc.lr_factor, min_lr=tc.min_lr,
+                    plateau_on="train_loss" if tc.lr_plateau_on == "train-loss" else "score")
 
 
 def _label_scale(ys: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
