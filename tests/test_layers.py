@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "emotrace"
 
 #: layer of each top-level module or package, from the ground floor up (docs/architecture.md)
 LAYERS = {
-    "_version": 0, "config": 0, "errors": 0, "fileio": 0, "metrics": 0,
+    "_version": 0, "config": 0, "errors": 0, "fileio": 0, "metrics": 0, "recipes": 0,
     "data": 1,
     "models": 2,
     "train": 3,
