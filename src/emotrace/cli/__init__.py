@@ -25,7 +25,8 @@ from emotrace.errors import EmotraceError
 from emotrace.fileio import disk_full
 
 #: the command modules, in the order ``emotrace --help`` lists them
-COMMANDS = ("core", "gold", "classes", "personalise", "tune", "report", "export", "extract", "fuse")
+COMMANDS = ("core", "recipes", "gold", "classes", "personalise", "tune", "report", "export", "extract",
+            "fuse")
 
 #: plain click help (not rich panels): at 80 columns it wraps descriptions instead of cutting
 #: option names, and shows no metavar on flags

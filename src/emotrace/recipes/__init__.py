@@ -4,7 +4,8 @@ A recipe (``emotrace recipes``, ``emotrace run NAME``) is a YAML file shipped in
 user's own file in the same format::
 
     name: muse2021-baseline                # metadata
-    paper: "Stappen et al. (2021): ..."    # the full citation
+    cite: Stappen et al. 2021              # the short citation
+    paper: "L. Stappen, ... (2021): ..."   # the full citation
     task: continuous regression
     summary: one line
     substitutes: [what stands in for what the paper used and emotrace lacks]
@@ -130,6 +131,7 @@ Step = TrainStep | FuseStep | PersonaliseStep | FinalStep | EvaluateStep
 
 class Recipe(_Strict):
     name: str = Field(min_length=1)
+    cite: str = Field(min_length=1, description="the short citation (Author et al. YEAR)")
     paper: str = Field(min_length=1, description="the full citation")
     task: str = Field(min_length=1)
     summary: str = Field(min_length=1, description="one line")
@@ -345,7 +347,10 @@ def load(recipe: str | Path, *, sets: list[str] | tuple[str, ...] = ()) -> Loade
     validate(raw, source)  # the file itself first, so its own errors name the file alone
     for item in sets:
         raw = apply_set(raw, item, source)
-    return validate(raw, source)
+    try:
+        return validate(raw, source)
+    except EmotraceError as e:
+        raise EmotraceError(f"with --set {' '.join(sets)}: {e}") from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -393,8 +398,8 @@ def _put(step: dict, key: str, value: Any) -> None:
 
 def apply_set(raw: dict, item: str, source: str) -> dict:
     """``raw`` with one ``--set KEY=VALUE`` applied: to every step that has KEY, or with
-    ``STEP.KEY`` to that step only (an expanded group's name, too). An unknown key or a value of
-    the wrong type is an error naming the key."""
+    ``STEP.KEY`` to that step only. An unknown key is an error naming it; values are checked
+    when the recipe is validated after every ``--set``."""
     key, value = parse_set(item)
     out = copy.deepcopy(raw)
     if out.get("steps") is None and isinstance(out.get("run"), dict):
@@ -415,10 +420,6 @@ def apply_set(raw: dict, item: str, source: str) -> dict:
         _put(steps[n], sub, value)
     if out.get("steps") is None and isinstance(out.get("run"), dict):
         out["run"] = steps[RUN_STEP]["config"]
-    try:
-        validate(out, source)
-    except EmotraceError as e:
-        raise EmotraceError(f"--set {item}: {e}") from None
     return out
 
 
