@@ -116,14 +116,16 @@ def run(
     if as_json:
         print(json.dumps(results))
         return
-    table = Table(title=f"{loaded.name} on {data} ({out / 'results.json'})")
+    table = Table(title=f"{loaded.name}: scores of every step (CCC; devel: the kept seed, with the "
+                        f"mean ± std over seeds)")
     for col in ("step", "kind", "target", "devel ccc", "test ccc", "note"):
         table.add_column(col, overflow="fold")
     for row in table_rows(results):
         table.add_row(*row)
     Console(width=160).print(table)
     err.print(f"{len(results['ran'])} step(s) ran, {len(results['steps']) - len(results['ran'])} "
-              f"finished before; {results['wall_seconds']:.1f} s", highlight=False)
+              f"finished before; {results['wall_seconds']:.1f} s; {out / 'results.json'}",
+              highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -96,6 +96,15 @@ def _diff(old: Any, new: Any, prefix: str = "") -> str:
 # running one step (module level: it runs in worker processes and Ray tasks)
 
 
+def _fresh(tmp: Path) -> Path:
+    """An empty ``OUT/.partial-<step>/`` (what a killed earlier attempt left there is removed:
+    it is never a result)."""
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
 def _swap_in(tmp: Path, folder: Path) -> None:
     os.replace(tmp, folder)
 
@@ -119,15 +128,14 @@ def run_step(step: Resolved, data: str, out: str, jobs: int, *,
     if step.kind == "train":
         cfg = RunConfig.from_dict(step.spec["config"], source=f"step {step.name}")
         cfg.train.jobs, cfg.train.threads = jobs, jobs
-        folder.mkdir(parents=True, exist_ok=True)
-        if not (folder / STEP_FILE).exists():
-            write_json(folder / STEP_FILE, fingerprint)
+        if not folder.exists():  # the folder appears with its step.json, never without
+            tmp = _fresh(out_p / f"{PARTIAL}{step.name}")
+            write_json(tmp / STEP_FILE, fingerprint)
+            _swap_in(tmp, folder)
         resume = (folder / STATE).exists() or (folder / CONFIG).exists()
         emotrace.fit(data_p, out=folder, config=cfg, resume=resume, on_event=on_event)
         return {"step": step.name, "seconds": time.perf_counter() - start}
-    tmp = out_p / f"{PARTIAL}{step.name}"
-    if tmp.exists():  # a killed earlier attempt of a step that cannot resume: start it again
-        shutil.rmtree(tmp)
+    tmp = _fresh(out_p / f"{PARTIAL}{step.name}")
     runs = [out_p / i for i in step.inputs]
     if step.kind == "fuse":
         train = {**step.spec["config"]["train"], "jobs": jobs, "threads": jobs}

@@ -1,0 +1,218 @@
+"""``emotrace run``: dependency order, parallel steps that do not change results, skipping and
+resuming in --out (a killed pipeline rerun ends with the same table), refusing to overwrite."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+from helpers import run_cli, snapshot
+
+from emotrace import recipes
+from emotrace.workflows.pipeline import run_recipe, table_rows
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+TINY = ["model.hidden=8", "model.layers=1", "model.head_hidden=4", "train.epochs=1",
+        "train.seeds=2", "data.win=20", "data.hop=10"]
+
+#: a user recipe with every step kind
+ALL_KINDS = """\
+name: all-kinds
+cite: test
+paper: a test recipe
+task: arousal
+summary: every kind of step
+steps:
+  uni:
+    kind: train
+    features: each
+    config: {model: {name: rnn, hidden: 8, layers: 1, head_hidden: 4}, train: {epochs: 2, seeds: 2},
+             data: {win: 20, hop: 10}}
+  early:
+    kind: train
+    config: {model: {name: rnn, hidden: 8, layers: 1, head_hidden: 4}, train: {epochs: 2, seeds: 2},
+             data: {win: 20, hop: 10}}
+  late:
+    kind: fuse
+    inputs: [uni, early]
+    method: weighted
+  final:
+    kind: final
+    input: early
+  personal:
+    kind: personalise
+    input: early
+    seeds: 2
+    epochs: 1
+    subject_train: 2s
+    subject_devel: 2s
+  scores:
+    kind: evaluate
+    inputs: [late, final]
+    partition: test
+"""
+
+
+def _scores(res: dict) -> list:
+    return [(r["step"], r["targets"]) for r in res["steps"]]
+
+
+def test_every_step_kind_and_the_result_does_not_depend_on_jobs(corpus, tmp_path):
+    """Dependency order over all step kinds; the scores and every prediction file are the same
+    with one worker process as with two (independent steps in parallel)."""
+    path = tmp_path / "all.yaml"
+    path.write_text(ALL_KINDS)
+    r = recipes.load(path)
+    kw = {"data": corpus, "features": ["audio", "video"], "targets": ["arousal"]}
+    one = run_recipe(r, out=tmp_path / "j1", jobs=1, **kw)
+    two = run_recipe(r, out=tmp_path / "j2", jobs=2, **kw)
+    assert [s["step"] for s in one["steps"]] == ["uni-audio", "uni-video", "early", "late",
+                                                 "final", "personal", "scores"]
+    assert _scores(one) == _scores(two)
+    assert table_rows(one) == table_rows(two)
+    preds = sorted(p.relative_to(tmp_path / "j1") for p in (tmp_path / "j1").rglob("predictions/*/*.csv"))
+    assert len(preds) > 20
+    for p in preds:
+        assert (tmp_path / "j1" / p).read_bytes() == (tmp_path / "j2" / p).read_bytes(), p
+    # the final step has no devel score, the evaluate step scores its inputs on test
+    rows = {r["step"]: r for r in one["steps"]}
+    assert rows["final"]["targets"]["arousal"]["devel"] is None
+    assert rows["final"]["targets"]["arousal"]["test"]["ccc"] == rows["scores"]["targets"][
+        "final:arousal"]["test"]["ccc"]
+    assert rows["personal"]["targets"]["arousal"]["subjects"] == 1
+    # every step folder is a normal run folder: the other verbs work on it
+    import emotrace
+
+    assert emotrace.evaluate(tmp_path / "j1" / "late", corpus, partition="devel")["ccc"] == \
+        pytest.approx(rows["late"]["targets"]["arousal"]["devel"]["ccc"], abs=1e-6)
+
+
+def _cmd(corpus: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "emotrace", "run", "muse2020-wild-winner", "--data", str(corpus),
+            "--features", "audio", "video", "--target", "arousal", "--out", str(out), "--jobs", "1",
+            "--quiet", "--set", *TINY, "train.epochs=6", "late.train.epochs=2"]
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+
+
+def _table(stdout: str) -> list[str]:
+    return stdout.splitlines()
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_killed_pipeline_rerun_ends_with_the_same_table(corpus, tmp_path):
+    """Kill `emotrace run` (SIGKILL) after its first step finished; the rerun skips it without
+    touching its files, continues the rest and prints the table of an uninterrupted run."""
+    whole = subprocess.run(_cmd(corpus, tmp_path / "whole"), env=_env(), capture_output=True,
+                           text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_cmd(corpus, out), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    first = out / "unimodal-audio" / "metrics.json"
+    deadline = time.monotonic() + 240
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert first.exists(), "the first step did not finish before the deadline"
+    assert not (out / "results.json").exists(), "the pipeline finished before it was killed"
+    kept = _mtimes(out / "unimodal-audio")
+    again = subprocess.run(_cmd(corpus, out), env=_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert _table(again.stdout) == _table(whole.stdout)
+    now = _mtimes(out / "unimodal-audio")
+    assert {k: now[k] for k in kept} == kept  # nothing finished was redone
+    ran = json.loads((out / "results.json").read_text())["ran"]
+    assert "unimodal-audio" not in ran and "late" in ran
+
+
+def test_changed_recipe_is_refused_and_nothing_is_lost(corpus, tmp_path, capsys):
+    args = ["run", "muse2021-baseline", "--data", corpus, "--features", "audio", "--target",
+            "arousal", "--out", tmp_path / "o", "--jobs", "1", "--quiet", "--set", *TINY]
+    code, first, err = run_cli(capsys, *args)
+    assert code == 0, err
+    before = snapshot(tmp_path / "o", skip=(tmp_path / "o" / "recipe.yaml",))
+    code, _, err = run_cli(capsys, *args, "train.lr=0.01")
+    assert code == 2
+    text = " ".join(err.split())
+    assert "step 'run'" in text and "config.train.lr was 0.002, now 0.01" in text
+    assert "step.json" in text and "--out" in text
+    assert snapshot(tmp_path / "o", skip=(tmp_path / "o" / "recipe.yaml",)) == before
+    code, again, _ = run_cli(capsys, *args)  # the original command: everything skipped
+    assert code == 0 and _table(again) == _table(first)
+
+
+def test_a_folder_not_written_by_run_is_refused(corpus, tmp_path, capsys):
+    (tmp_path / "o" / "run").mkdir(parents=True)
+    (tmp_path / "o" / "run" / "notes.txt").write_text("mine")
+    code, _, err = run_cli(capsys, "run", "muse2021-baseline", "--data", corpus, "--features",
+                           "audio", "--target", "arousal", "--out", tmp_path / "o", "--quiet")
+    assert code == 2 and "not written by `emotrace run`" in " ".join(err.split())
+    assert (tmp_path / "o" / "run" / "notes.txt").read_text() == "mine"
+
+
+def test_a_half_written_fuse_step_starts_again(corpus, tmp_path):
+    """Steps that cannot resume write OUT/.partial-<step>/ and are renamed when finished: a
+    leftover partial folder (a killed fuse) is replaced, the finished steps are skipped."""
+    r = recipes.load("muse2021-stress-top3", sets=[*TINY, "model.heads=2"])
+    kw = {"data": corpus, "features": ["audio", "video"], "targets": ["arousal"], "jobs": 1}
+    whole = run_recipe(r, out=tmp_path / "whole", **kw)
+    out = tmp_path / "o"
+    run_recipe(r, out=out, **kw)
+    import shutil
+
+    shutil.move(out / "late", out / ".partial-late")
+    (out / ".partial-late" / "metrics.json").unlink()
+    res = run_recipe(r, out=out, **kw)
+    assert list(res["ran"]) == ["late"]
+    assert not (out / ".partial-late").exists()
+    assert table_rows(res) == table_rows(whole)
+
+
+def test_address_runs_the_steps_through_the_cluster_runner(corpus, tmp_path, monkeypatch):
+    """--address hands every step to ``emotrace.workflows.cluster.run_remote`` (the Ray runner);
+    here a stand-in that calls the function in this process records the calls."""
+    calls = []
+
+    def run_remote(fn, args, *, address, cpus_per_job=1):
+        calls.append((address, [a[0].name for a in args], cpus_per_job))
+        return [fn(*a) for a in args]
+
+    fake = types.ModuleType("emotrace.workflows.cluster")
+    fake.run_remote = run_remote
+    monkeypatch.setitem(sys.modules, "emotrace.workflows.cluster", fake)
+    r = recipes.load("muse2021-ae-fusion", sets=TINY)
+    res = run_recipe(r, data=corpus, out=tmp_path / "o", features=["audio", "video"],
+                     targets=["arousal"], address="ray://head:10001")
+    assert calls == [("ray://head:10001", ["unimodal-audio", "unimodal-video"], 1),
+                     ("ray://head:10001", ["late"], 1)]
+    assert [s["step"] for s in res["steps"]] == ["unimodal-audio", "unimodal-video", "late"]
+
+
+def test_address_on_a_real_cluster(corpus, tmp_path):
+    """On a running Ray cluster (EMOTRACE_RAY_ADDRESS) with the cluster runner installed."""
+    address = os.environ.get("EMOTRACE_RAY_ADDRESS")
+    try:
+        import emotrace.workflows.cluster  # noqa: F401
+    except ImportError:
+        pytest.skip("emotrace.workflows.cluster (the Ray cluster runner) is not in this tree yet")
+    if not address:
+        pytest.skip("set EMOTRACE_RAY_ADDRESS to a running Ray cluster to run this test")
+    r = recipes.load("muse2021-ae-fusion", sets=TINY)
+    res = run_recipe(r, data=corpus, out=tmp_path / "o", features=["audio", "video"],
+                     targets=["arousal"], address=address)
+    assert [s["step"] for s in res["steps"]] == ["unimodal-audio", "unimodal-video", "late"]
