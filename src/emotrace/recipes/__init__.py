@@ -340,10 +340,16 @@ def validate(raw: dict, source: str) -> LoadedRecipe:
     return LoadedRecipe(meta, steps, source, raw)
 
 
+def read(recipe: str | Path) -> tuple[str, dict]:
+    """``(source, the recipe as a dict)`` of a shipped recipe name or a recipe file, unvalidated
+    (for :func:`apply_set` and :func:`validate`)."""
+    source, text = text_of(recipe)
+    return source, _parse(source, text)
+
+
 def load(recipe: str | Path, *, sets: list[str] | tuple[str, ...] = ()) -> LoadedRecipe:
     """Read, ``--set`` and validate a shipped recipe (by name) or a recipe file."""
-    source, text = text_of(recipe)
-    raw = _parse(source, text)
+    source, raw = read(recipe)
     validate(raw, source)  # the file itself first, so its own errors name the file alone
     for item in sets:
         raw = apply_set(raw, item, source)
