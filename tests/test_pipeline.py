@@ -156,6 +156,19 @@ def test_changed_recipe_is_refused_and_nothing_is_lost(corpus, tmp_path, capsys)
     assert code == 0 and _table(again) == _table(first)
 
 
+def test_a_step_that_failed_on_bad_input_is_rerun_with_the_fix(corpus, tmp_path, capsys):
+    """A wrong feature set fails the step before it trains (exit 2, naming the folder); the
+    corrected command replaces that empty step instead of refusing it as changed."""
+    args = ["run", "muse2021-baseline", "--data", corpus, "--target", "arousal", "--out",
+            tmp_path / "o", "--jobs", "1", "--quiet", "--set", *TINY]
+    code, _, err = run_cli(capsys, *args, "--features", "audoi")
+    assert code == 2 and "audoi" in err
+    code, _, err = run_cli(capsys, *args, "--features", "audio")
+    assert code == 0, err
+    assert json.loads((tmp_path / "o" / "run" / "step.json").read_text())["spec"]["config"][
+        "data"]["features"] == ["audio"]
+
+
 def test_a_folder_not_written_by_run_is_refused(corpus, tmp_path, capsys):
     (tmp_path / "o" / "run").mkdir(parents=True)
     (tmp_path / "o" / "run" / "notes.txt").write_text("mine")

@@ -464,9 +464,6 @@ def resolve(recipe: LoadedRecipe, *, features: list[str] | None,
     for name, step in recipe.steps.items():
         where = f"{src}: step {name!r} ({step.kind})"
 
-        def expand(names: list[str], where: str = where) -> list[str]:
-            return [r for n in names for r in groups[n]]
-
         if isinstance(step, TrainStep):
             sets = feats if step.features in ("all", "each") else list(step.features)
             parts = [[f] for f in sets] if step.features == "each" else [sets]
@@ -479,7 +476,7 @@ def resolve(recipe: LoadedRecipe, *, features: list[str] | None,
                 step_targets[rname] = t
                 out.append(Resolved(rname, "train", [], {"config": cfg.outcome()}, name, t))
             continue
-        deps = expand(inputs_of(step))
+        deps = [r for n in inputs_of(step) for r in groups[n]]  # a group: all its steps
         if isinstance(step, FuseStep):
             if len(deps) < 2:
                 raise EmotraceError(f"{where}: fuses {deps}, but late fusion needs at least two "

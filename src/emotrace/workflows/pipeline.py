@@ -39,7 +39,7 @@ import yaml
 from emotrace.config import FuseConfig, RunConfig
 from emotrace.data.muse import LABELS, read_partition
 from emotrace.errors import EmotraceError
-from emotrace.fileio import check_output, folder_lock, read_json, write_json, write_text
+from emotrace.fileio import LOCK, check_output, folder_lock, read_json, write_json, write_text
 from emotrace.recipes import LoadedRecipe, Resolved, resolve
 from emotrace.run import CONFIG, METRICS, STATE
 from emotrace.train.workers import default_jobs, one_thread, run_jobs
@@ -67,6 +67,9 @@ def _status(out: Path, step: Resolved, data: Path) -> str:
                             f"--out, or move the folder away.")
     saved = read_json(folder / STEP_FILE)
     want = _fingerprint(step, data)
+    if saved != want and not _started(folder):  # e.g. it failed on bad input: nothing to keep
+        shutil.rmtree(folder)
+        return "todo"
     if saved != want:
         keys = sorted(k for k in want if saved.get(k) != want[k]) if isinstance(saved, dict) else []
         detail = _diff(saved.get("spec", {}), want["spec"]) if "spec" in keys else ""
@@ -77,6 +80,15 @@ def _status(out: Path, step: Resolved, data: Path) -> str:
     if (folder / DONE[step.kind]).is_file() and not (folder / STATE).exists():
         return "done"
     return "resume"
+
+
+#: what a train step's folder holds before its first epoch ends (nothing that is a result)
+_SETUP = {STEP_FILE, CONFIG, LOCK}
+
+
+def _started(folder: Path) -> bool:
+    """Whether a step folder holds any result or training progress (beyond its set-up files)."""
+    return any(p.name not in _SETUP and not p.name.endswith(".tmp") for p in folder.iterdir())
 
 
 def _diff(old: Any, new: Any, prefix: str = "") -> str:
