@@ -97,7 +97,8 @@ def test_every_step_kind_and_the_result_does_not_depend_on_jobs(corpus, tmp_path
 def _cmd(corpus: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "emotrace", "run", "muse2020-wild-winner", "--data", str(corpus),
             "--features", "audio", "video", "--target", "arousal", "--out", str(out), "--jobs", "1",
-            "--quiet", "--set", *TINY, "train.epochs=6", "late.train.epochs=2"]
+            "--quiet", "--set", *TINY, "train.epochs=12", "train.patience=100",
+            "late.train.epochs=2"]
 
 
 def _env() -> dict:
@@ -113,8 +114,9 @@ def _mtimes(folder: Path) -> dict[str, int]:
 
 
 def test_killed_pipeline_rerun_ends_with_the_same_table(corpus, tmp_path):
-    """Kill `emotrace run` (SIGKILL) after its first step finished; the rerun skips it without
-    touching its files, continues the rest and prints the table of an uninterrupted run."""
+    """Kill `emotrace run` (SIGKILL) after its first step finished, while the second is
+    training; the rerun skips the first without touching its files, resumes the second from its
+    last epoch, runs the rest and prints the table of an uninterrupted run."""
     whole = subprocess.run(_cmd(corpus, tmp_path / "whole"), env=_env(), capture_output=True,
                            text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
@@ -122,12 +124,18 @@ def test_killed_pipeline_rerun_ends_with_the_same_table(corpus, tmp_path):
     proc = subprocess.Popen(_cmd(corpus, out), env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     first = out / "unimodal-audio" / "metrics.json"
+    second = out / "unimodal-video"
+
+    def training_second() -> bool:  # a seed of the second step has finished an epoch
+        return first.exists() and second.is_dir() and any(second.glob("train_state.seed-*.pt"))
+
     deadline = time.monotonic() + 240
-    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    while not training_second() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert first.exists(), "the first step did not finish before the deadline"
+    assert (second / "train_state.pt").exists(), "the second step was not under way"
     assert not (out / "results.json").exists(), "the pipeline finished before it was killed"
     kept = _mtimes(out / "unimodal-audio")
     again = subprocess.run(_cmd(corpus, out), env=_env(), capture_output=True, text=True,
@@ -136,8 +144,9 @@ def test_killed_pipeline_rerun_ends_with_the_same_table(corpus, tmp_path):
     assert _table(again.stdout) == _table(whole.stdout)
     now = _mtimes(out / "unimodal-audio")
     assert {k: now[k] for k in kept} == kept  # nothing finished was redone
-    ran = json.loads((out / "results.json").read_text())["ran"]
-    assert "unimodal-audio" not in ran and "late" in ran
+    res = json.loads((out / "results.json").read_text())
+    assert "unimodal-audio" not in res["ran"] and "late" in res["ran"]
+    assert res["resumed"] == ["unimodal-video"]
 
 
 def test_changed_recipe_is_refused_and_nothing_is_lost(corpus, tmp_path, capsys):

@@ -225,6 +225,7 @@ def run_recipe(recipe: LoadedRecipe, *, data: Path | str, out: Path | str,
         results = collect(steps, data=data, out=out, recipe=recipe)
         results["wall_seconds"] = time.perf_counter() - started
         results["ran"] = ran
+        results["resumed"] = [n for n in ran if status[n] == "resume"]
         write_json(out / RESULTS, results)
         return results
 
