@@ -100,14 +100,13 @@ def run(
                     bars[step] = epoch_progress(p, label=f"{step} seed")
                 bars[step](event)
 
-            if p is not None:
-                from emotrace.workflows.pipeline import plan
+            def on_plan(names: list[str]) -> None:
+                if p is not None:
+                    p.update(steps_bar, total=len(names))
 
-                steps, _ = plan(loaded, data=data, out=out, features=features, targets=target)
-                p.update(steps_bar, total=len(steps))
             results = run_recipe(loaded, data=data, out=out, features=features, targets=target,
-                                 jobs=jobs, threads=threads, address=address, on_step=on_step,
-                                 on_event=on_event)
+                                 jobs=jobs, threads=threads, address=address, on_plan=on_plan,
+                                 on_step=on_step, on_event=on_event)
     except KeyboardInterrupt:
         again = shlex.join(["emotrace", *INVOCATION])
         err.print(f"interrupted: the finished steps are kept in {out}; the same command continues "

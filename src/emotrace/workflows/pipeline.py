@@ -57,7 +57,8 @@ def _fingerprint(step: Resolved, data: Path) -> dict:
 
 
 def _status(out: Path, step: Resolved, data: Path) -> str:
-    """``todo``, ``done`` or ``resume`` for a step; a clear error for a folder it must not touch."""
+    """``todo``, ``done``, ``resume`` or ``stale`` (set up with other settings, nothing trained:
+    replaced) for a step; a clear error for a folder it must not touch."""
     folder = out / step.name
     if not folder.exists():
         return "todo"
@@ -68,8 +69,7 @@ def _status(out: Path, step: Resolved, data: Path) -> str:
     saved = read_json(folder / STEP_FILE)
     want = _fingerprint(step, data)
     if saved != want and not _started(folder):  # e.g. it failed on bad input: nothing to keep
-        shutil.rmtree(folder)
-        return "todo"
+        return "stale"
     if saved != want:
         keys = sorted(k for k in want if saved.get(k) != want[k]) if isinstance(saved, dict) else []
         detail = _diff(saved.get("spec", {}), want["spec"]) if "spec" in keys else ""
@@ -184,8 +184,9 @@ def _remote_job(step: Resolved, data: str, out: str, jobs: int) -> dict:
 def plan(recipe: LoadedRecipe, *, data: Path | str, out: Path | str,
          features: list[str] | None = None, targets: list[str] | None = None
          ) -> tuple[list[Resolved], dict[str, str]]:
-    """The concrete steps and the status of each in ``out`` (``todo``, ``resume`` or ``done``);
-    a clear error for a finished step that no longer matches the recipe."""
+    """The concrete steps and the status of each in ``out`` (``todo``, ``resume``, ``done`` or
+    ``stale``); a clear error for a step with results that no longer matches the recipe. Reads
+    only."""
     steps = resolve(recipe, features=features, targets=targets)
     out, data = Path(out), Path(data)
     return steps, {s.name: _status(out, s, data) for s in steps}
@@ -194,16 +195,23 @@ def plan(recipe: LoadedRecipe, *, data: Path | str, out: Path | str,
 def run_recipe(recipe: LoadedRecipe, *, data: Path | str, out: Path | str,
                features: list[str] | None = None, targets: list[str] | None = None,
                jobs: int = 0, threads: int = 0, address: str | None = None,
+               on_plan: Callable[[list[str]], None] | None = None,
                on_step: Callable[[str, str], None] | None = None,
                on_event: Callable[[str, Any], None] | None = None) -> dict:
     """Run a recipe's steps into ``out``; returns (and writes to ``OUT/results.json``) every step's
-    scores. ``on_step(name, status)`` reports ``start``/``skip``/``resume``/``done``;
-    ``on_event(step, event)`` relays the steps' training events."""
+    scores. ``on_plan(names)`` gets the concrete steps; ``on_step(name, status)`` reports
+    ``start``/``skip``/``resume``/``done``; ``on_event(step, event)`` relays the steps' training
+    events."""
     out = check_output(out, {"--data": data})
     data = Path(data)
     started = time.perf_counter()
     with folder_lock(out):
         steps, status = plan(recipe, data=data, out=out, features=features, targets=targets)
+        for name in [n for n, st in status.items() if st == "stale"]:
+            shutil.rmtree(out / name)
+            status[name] = "todo"
+        if on_plan:
+            on_plan([s.name for s in steps])
         write_text(out / RECIPE, _recipe_yaml(recipe, steps))
         for s in steps:
             if status[s.name] == "done" and on_step:
