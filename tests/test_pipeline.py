@@ -238,3 +238,28 @@ def test_address_on_a_real_cluster(corpus, tmp_path):
     res = run_recipe(r, data=corpus, out=tmp_path / "o", features=["audio", "video"],
                      targets=["arousal"], address=address)
     assert [s["step"] for s in res["steps"]] == ["unimodal-audio", "unimodal-video", "late"]
+
+
+def test_ctrl_c_says_the_same_command_continues(capsys, corpus, tmp_path, monkeypatch):
+    import emotrace.workflows.pipeline as pipeline
+
+    real = pipeline.run_step
+
+    def interrupted(step, *a, **kw):
+        if step.name == "late":
+            raise KeyboardInterrupt
+        return real(step, *a, **kw)
+
+    monkeypatch.setattr(pipeline, "run_step", interrupted)
+    args = ["run", "muse2021-stress-top3", "--data", corpus, "--features", "audio", "video",
+            "--target", "arousal", "--out", tmp_path / "o", "--jobs", "1", "--quiet", "--set",
+            *TINY, "model.heads=2"]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 130 and "Traceback" not in err
+    text = " ".join(err.split())
+    assert "finished steps are kept" in text and "emotrace run muse2021-stress-top3" in text
+    assert (tmp_path / "o" / "unimodal-video" / "metrics.json").exists()
+    monkeypatch.setattr(pipeline, "run_step", real)
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert json.loads((tmp_path / "o" / "results.json").read_text())["ran"].keys() == {"late"}

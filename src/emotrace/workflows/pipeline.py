@@ -9,10 +9,13 @@ Layout::
                              from the recipe's is refused (exit 2), never overwritten
     OUT/results.json         every step's devel (and test, where labelled) scores
 
-Execution: the steps whose inputs are finished run together, as parallel jobs of the worker
-mechanism (:func:`emotrace.train.workers.run_jobs`) when there are several, each on one process
-with one torch thread; a step alone gets the whole core budget for its seeds. Every training job
-runs on one thread either way, so results and predictions do not depend on ``jobs``. With
+Execution: the steps whose inputs are finished form a wave. When the wave has at least as many
+steps as the cores their seeds could use, its steps run as parallel jobs of the worker mechanism
+(:func:`emotrace.train.workers.run_jobs`), one process and one torch thread each, their seeds in
+turn; otherwise its steps run one after another, each with the whole core budget for its seeds
+(worker processes cannot start workers of their own, so a step's seeds and its siblings cannot
+share the budget more finely). Every training job runs on one thread either way, so results and
+predictions do not depend on ``jobs``. With
 ``address`` the steps run as Ray tasks on an existing cluster
 (:func:`emotrace.workflows.cluster.run_remote`; ``OUT`` and ``data`` must be on a file system the
 cluster's nodes share).
@@ -249,15 +252,26 @@ def _run_wave(ready: list[Resolved], data: Path, out: Path, budget: int, address
                               cpus_per_job=1)
         return
     relay = (lambda e: on_event(*e)) if on_event else None
-    if len(ready) == 1:  # one step: its seeds get the whole budget (each on one thread, and the
-        with one_thread():  # step's own predictions too, as in a worker)
-            result = run_step(ready[0], d, o, budget, emit=relay)
-        yield result
+    if len(ready) < min(budget, max(_width(s) for s in ready)):
+        # fewer steps than the cores their seeds could use: one step at a time, its seeds in
+        # parallel (each on one thread, and the step's own predictions too, as in a worker)
+        for s in ready:
+            with one_thread():
+                result = run_step(s, d, o, budget, emit=relay)
+            yield result
         return
-    # several steps at once: one process each (one torch thread), their seeds in that process
+    # as many steps as cores, or more: one process each (one torch thread), their seeds in turn
     for _, result in run_jobs(_job, [(s, d, o, 1) for s in ready], jobs=min(budget, len(ready)),
                               on_event=relay):
         yield result
+
+
+def _width(step: Resolved) -> int:
+    """How many independent jobs (seeds, fine-tunings) a step has."""
+    if step.kind == "personalise":
+        return int(step.spec["seeds"])
+    train = step.spec.get("config", {}).get("train", {})
+    return int(train.get("seeds", 1)) if step.kind in ("train", "fuse") else 1
 
 
 def _recipe_yaml(recipe: LoadedRecipe, steps: list[Resolved]) -> str:
