@@ -36,6 +36,7 @@ _API = {
     "extract": "emotrace.features.driver",
     "classification_metrics": "emotrace.metrics",
     "fuse": "emotrace.api", "FuseConfig": "emotrace.config",
+    "run_recipe": "emotrace.workflows.pipeline",
 }
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
     "ccc", "ccc_per_recording", "evaluate", "fit", "load_corpus", "pcc", "predict", "rmse",
     "fit_final", "personalise", "tune",
     "StreamingPredictor", "export", "report", "classification_metrics", "make_classes", "extract",
-    "FuseConfig", "fuse",
+    "FuseConfig", "fuse", "run_recipe",
 ]
 
 
@@ -66,4 +67,5 @@ if TYPE_CHECKING:
     from emotrace.report import report
     from emotrace.streaming import StreamingPredictor
     from emotrace.workflows.personalise import personalise
+    from emotrace.workflows.pipeline import run_recipe
     from emotrace.workflows.tune import tune
