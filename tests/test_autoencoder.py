@@ -79,3 +79,25 @@ def test_same_seed_same_indicators():
     a = Difficulty.fit(xs, [(0, 5)], ["x"], hidden=4, epochs=2, seed=7).errors(xs)
     b = Difficulty.fit(xs, [(0, 5)], ["x"], hidden=4, epochs=2, seed=7).errors(xs)
     np.testing.assert_array_equal(np.concatenate(a), np.concatenate(b))
+
+
+def test_auto_encoder_size_from_the_config(corpus, tmp_path):
+    """data.difficulty_hidden / difficulty_layers size the auto-encoders (the auto-encoder fusion
+    recipe gives them the regressor's 4 x 64); the run saves and reloads them."""
+    import emotrace
+    from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from emotrace.run import load_run
+
+    cfg = RunConfig(data=DataConfig(features=["audio", "video"], targets=["arousal"],
+                                    difficulty=True, difficulty_hidden=6, difficulty_layers=2),
+                    model=ModelConfig(hidden=8, layers=1), train=TrainConfig(epochs=1, seeds=1))
+    emotrace.fit(corpus, out=tmp_path / "run", config=cfg)
+    run = load_run(tmp_path / "run")
+    ae = run.difficulty.models[0]
+    assert (ae.enc.rnn.num_layers, ae.enc.rnn.hidden_size) == (2, 6)
+    assert emotrace.evaluate(tmp_path / "run", corpus, partition="devel")["ccc"] == \
+        pytest.approx(run.metrics["devel"]["ccc"], abs=1e-6)
+    # an auto-encoder saved before the option existed (no "layers") still rebuilds with 1 layer
+    args = SequenceAutoEncoder(3).model_args()
+    del args["layers"]
+    assert from_args(args).enc.rnn.num_layers == 1

@@ -60,6 +60,11 @@ class DataConfig(_Strict):
                                      "`emotrace fuse`)")
     difficulty: bool = Field(False, description="append each feature set's auto-encoder "
                              "reconstruction error (fitted on train) as an input channel")
+    difficulty_hidden: int = Field(16, ge=1, le=MAX_SIZE, description="difficulty: units of each "
+                                   "recurrent layer of the auto-encoders")
+    difficulty_layers: int = Field(1, ge=1, le=MAX_SIZE, description="difficulty: recurrent layers "
+                                   "of the auto-encoders' encoder and decoder (the regressor's, "
+                                   "in the auto-encoder fusion of MuSe 2021)")
 
     @model_validator(mode="after")
     def _hop_within_window(self) -> DataConfig:
@@ -284,6 +289,10 @@ class FuseConfig(_Strict):
                                 "(the difficulty auto-encoders read these)")
     difficulty: bool = Field(False, description="feed each feature set's auto-encoder "
                              "reconstruction error to the fusion model")
+    difficulty_hidden: int = Field(16, ge=1, le=MAX_SIZE, description="difficulty: units of each "
+                                   "recurrent layer of the auto-encoders")
+    difficulty_layers: int = Field(1, ge=1, le=MAX_SIZE, description="difficulty: recurrent layers "
+                                   "of the auto-encoders")
     model: ModelConfig = Field(default_factory=_fusion_model)
     train: TrainConfig = Field(default_factory=_fusion_train)
 

@@ -66,7 +66,8 @@ CONFIG_FLAGS: dict[str, str] = {
 CONFIG_FILE_ONLY = frozenset({"model.head_hidden", "model.input_layer", "model.output_scale",
                               "data.last_window", "train.lr_patience", "train.lr_factor",
                               "train.min_lr",
-                              "train.lr_plateau_on"})
+                              "train.lr_plateau_on", "data.difficulty_hidden",
+                              "data.difficulty_layers"})
 
 
 def field(key: str) -> FieldInfo:

@@ -140,7 +140,9 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
         diff = None
         if dc.difficulty:  # the fold's own auto-encoders, fitted on its training subjects
             diff = Difficulty.fit(split.xs, split.groups, dc.features, cell=config.model.cell,
-                                  bidirectional=config.model.bidirectional, seed=tc.seed)
+                                  bidirectional=config.model.bidirectional,
+                                  hidden=dc.difficulty_hidden, layers=dc.difficulty_layers,
+                                  seed=tc.seed)
             split.xs, held_split.xs = diff.append(split.xs), diff.append(held_split.xs)
         diffs.append(diff)
         groups.append(SeedGroup(regression_task, (config, split, held_split), seeds,

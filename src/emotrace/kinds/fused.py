@@ -279,6 +279,7 @@ def _difficulty(cfg: FuseConfig, corpus: Corpus, data: Path | str, preds: dict[s
     diff = Difficulty.fit([feats["train"][rid] for rid in preds["train"].ids],
                           feature_groups([len(std.mean[f]) for f in cfg.features]), cfg.features,
                           cell=cfg.model.cell, bidirectional=cfg.model.bidirectional,
+                          hidden=cfg.difficulty_hidden, layers=cfg.difficulty_layers,
                           seed=cfg.train.seed)
     for p, got in preds.items():
         errs = diff.errors([feats[p][rid] for rid in got.ids])

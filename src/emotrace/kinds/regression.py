@@ -85,7 +85,9 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
     difficulty = None
     if dc.difficulty:  # one auto-encoder per feature set, fitted on train
         difficulty = Difficulty.fit(xs["train"], groups, dc.features, cell=config.model.cell,
-                                    bidirectional=config.model.bidirectional, seed=config.train.seed)
+                                    bidirectional=config.model.bidirectional,
+                                    hidden=dc.difficulty_hidden, layers=dc.difficulty_layers,
+                                    seed=config.train.seed)
         xs = {p: difficulty.append(x) for p, x in xs.items()}
     difficulty_seconds = time.perf_counter() - start
 

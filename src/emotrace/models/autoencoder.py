@@ -25,14 +25,15 @@ class SequenceAutoEncoder(nn.Module):
     """``(B, T, D)`` → reconstruction ``(B, T, D)``; rebuilt from :meth:`model_args`."""
 
     def __init__(self, d_in: int, *, hidden: int = 32, bottleneck: int = 2, cell: str = "gru",
-                 bidirectional: bool = True):
+                 bidirectional: bool = True, layers: int = 1):
         super().__init__()
         self.args = {"d_in": d_in, "hidden": hidden, "bottleneck": bottleneck, "cell": cell,
-                     "bidirectional": bidirectional}
+                     "bidirectional": bidirectional, "layers": layers}
         self.inp = nn.Linear(d_in, hidden)
-        self.enc = RNN(hidden, hidden, 1, cell=cell, bidirectional=bidirectional, dropout=0.0)
+        self.enc = RNN(hidden, hidden, layers, cell=cell, bidirectional=bidirectional, dropout=0.0)
         self.code = nn.Linear(self.enc.d_out, bottleneck)
-        self.dec = RNN(bottleneck, hidden, 1, cell=cell, bidirectional=bidirectional, dropout=0.0)
+        self.dec = RNN(bottleneck, hidden, layers, cell=cell, bidirectional=bidirectional,
+                       dropout=0.0)
         self.out = nn.Linear(self.dec.d_out, d_in)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

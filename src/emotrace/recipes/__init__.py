@@ -86,6 +86,8 @@ class FuseStep(_Strict):
     inputs: list[str] = Field(min_length=1)
     method: Literal["rnn", "weighted", "mean"] = "rnn"
     difficulty: bool = False
+    difficulty_hidden: int = Field(16, ge=1, description="the difficulty auto-encoders' units")
+    difficulty_layers: int = Field(1, ge=1, description="the difficulty auto-encoders' layers")
     config: dict = Field(default_factory=dict, description="model:, train: of the fusion model")
 
 
@@ -484,6 +486,8 @@ def resolve(recipe: LoadedRecipe, *, features: list[str] | None,
                                     f"several feature sets.")
             fc = _check_fuse_config(step.config, where)
             spec = {"method": step.method, "difficulty": step.difficulty,
+                    "difficulty_hidden": step.difficulty_hidden,
+                    "difficulty_layers": step.difficulty_layers,
                     "config": {"model": fc.model.model_dump(mode="json"),
                                "train": {k: v for k, v in fc.train.model_dump(mode="json").items()
                                          if k not in ("threads", "jobs")}}}

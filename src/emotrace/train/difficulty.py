@@ -42,14 +42,16 @@ class Difficulty:
 
     @classmethod
     def fit(cls, xs: list[np.ndarray], groups: list[tuple[int, int]], names: list[str], *,
-            cell: str = "gru", bidirectional: bool = True, hidden: int = 16, epochs: int = 6,
+            cell: str = "gru", bidirectional: bool = True, hidden: int = 16, layers: int = 1,
+            epochs: int = 6,
             lr: float = 5e-3, batch_size: int = 128, win: int = 50, seed: int = 0) -> Difficulty:
         """Fit one auto-encoder per column group on the (standardised) train inputs ``xs``.
 
         The training sequences are windows of ``win`` steps (hop ``win``; short windows keep the
         recurrent passes cheap); the loss is the masked MSE. The bottleneck has
         :math:`\\lceil D / 4 \\rceil` units (at least 1, at most 32), so it cannot copy the input.
-        Errors are computed on whole recordings.
+        Errors are computed on whole recordings. ``hidden`` and ``layers`` size the encoder's and
+        the decoder's recurrent stacks (``data.difficulty_hidden`` / ``difficulty_layers``).
         """
         models = []
         for a, b in groups:
@@ -61,7 +63,7 @@ class Difficulty:
 
             def build(d: int = d) -> SequenceAutoEncoder:
                 return SequenceAutoEncoder(d, hidden=hidden, bottleneck=min(max(1, -(-d // 4)), 32),
-                                           cell=cell, bidirectional=bidirectional)
+                                           cell=cell, bidirectional=bidirectional, layers=layers)
 
             def loss(ae: nn.Module, idx: torch.Tensor, d: int = d, batch=batch, m=m) -> torch.Tensor:
                 x, mm = batch.x[idx], batch.mask[idx]

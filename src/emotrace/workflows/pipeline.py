@@ -155,7 +155,9 @@ def run_step(step: Resolved, data: str, out: str, jobs: int, *,
     if step.kind == "fuse":
         train = {**step.spec["config"]["train"], "jobs": jobs, "threads": jobs}
         fc = FuseConfig.model_validate({"runs": [str(r) for r in runs],
-                                        "model": step.spec["config"]["model"], "train": train})
+                                        "model": step.spec["config"]["model"], "train": train,
+                                        "difficulty_hidden": step.spec["difficulty_hidden"],
+                                        "difficulty_layers": step.spec["difficulty_layers"]})
         emotrace.fuse(runs, data=data_p, out=tmp, method=step.spec["method"],
                       difficulty=step.spec["difficulty"], config=fc, on_event=on_event)
     elif step.kind == "final":
