@@ -22,6 +22,10 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 TINY = ["model.hidden=8", "model.layers=1", "model.head_hidden=4", "train.epochs=1",
         "train.seeds=2", "data.win=20", "data.hop=10"]
 
+#: auto-encoders of a few units for the auto-encoder fusion recipe
+SMALL_AE = ["data.difficulty_hidden=4", "data.difficulty_layers=1", "difficulty_hidden=4",
+            "difficulty_layers=1"]
+
 #: a user recipe with every step kind
 ALL_KINDS = """\
 name: all-kinds
@@ -217,7 +221,7 @@ def test_address_runs_the_steps_through_the_cluster_runner(corpus, tmp_path, mon
     fake = types.ModuleType("emotrace.workflows.cluster")
     fake.run_remote = run_remote
     monkeypatch.setitem(sys.modules, "emotrace.workflows.cluster", fake)
-    r = recipes.load("muse2021-ae-fusion", sets=TINY)
+    r = recipes.load("muse2021-ae-fusion", sets=[*TINY, *SMALL_AE])
     res = run_recipe(r, data=corpus, out=tmp_path / "o", features=["audio", "video"],
                      targets=["arousal"], address="ray://head:10001")
     assert calls == [("ray://head:10001", ["unimodal-audio", "unimodal-video"], 1),
@@ -234,7 +238,7 @@ def test_address_on_a_real_cluster(corpus, tmp_path):
         pytest.skip("emotrace.workflows.cluster (the Ray cluster runner) is not in this tree yet")
     if not address:
         pytest.skip("set EMOTRACE_RAY_ADDRESS to a running Ray cluster to run this test")
-    r = recipes.load("muse2021-ae-fusion", sets=TINY)
+    r = recipes.load("muse2021-ae-fusion", sets=[*TINY, *SMALL_AE])
     res = run_recipe(r, data=corpus, out=tmp_path / "o", features=["audio", "video"],
                      targets=["arousal"], address=address)
     assert [s["step"] for s in res["steps"]] == ["unimodal-audio", "unimodal-video", "late"]

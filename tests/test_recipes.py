@@ -22,6 +22,8 @@ TINY = ["model.hidden=8", "model.layers=1", "model.head_hidden=4", "model.channe
 #: per recipe: extra --set items and the features / targets of the synthetic corpus
 EXTRA = {
     "ceap360vr-recommended": ["data.per_recording=[audio]"],
+    "muse2021-ae-fusion": ["data.difficulty_hidden=4", "data.difficulty_layers=1",
+                           "difficulty_hidden=4", "difficulty_layers=1"],
     "muse2023-personalisation": ["personal.seeds=2", "personal.epochs=1",
                                  "personal.subject_train=2s", "personal.subject_devel=2s"],
 }
@@ -249,3 +251,15 @@ def test_user_recipe_runs_and_validates(tmp_path, corpus):
         recipes.resolve(r, features=None, targets=["arousal"])
     with pytest.raises(EmotraceError, match="at least two"):
         recipes.resolve(r, features=["audio"], targets=["arousal"])
+
+
+def test_ae_fusion_auto_encoders_have_the_regressor_architecture():
+    steps = {s.name: s for s in recipes.resolve(recipes.load("muse2021-ae-fusion"),
+                                                features=["a", "b"], targets=["arousal"])}
+    c = steps["unimodal-a"].spec["config"]
+    assert (c["model"]["cell"], c["model"]["hidden"], c["model"]["layers"],
+            c["model"]["bidirectional"]) == ("gru", 64, 4, True)
+    assert (c["data"]["difficulty"], c["data"]["difficulty_hidden"],
+            c["data"]["difficulty_layers"]) == (True, 64, 4)
+    late = steps["late"].spec
+    assert (late["difficulty"], late["difficulty_hidden"], late["difficulty_layers"]) == (True, 64, 4)
