@@ -226,6 +226,10 @@ def test_address_runs_the_steps_through_the_cluster_runner(corpus, tmp_path, mon
                      targets=["arousal"], address="ray://head:10001")
     assert calls == [("ray://head:10001", ["unimodal-audio", "unimodal-video"], 1),
                      ("ray://head:10001", ["late"], 1)]
+    from emotrace.config import FuseConfig
+
+    fused = FuseConfig.load(tmp_path / "o" / "late" / "config.yaml")  # the recipe's fusion options
+    assert (fused.win, fused.hop, fused.difficulty, fused.difficulty_hidden) == (300, 50, True, 4)
     assert [s["step"] for s in res["steps"]] == ["unimodal-audio", "unimodal-video", "late"]
 
 

@@ -90,6 +90,7 @@ def test_plateau_on_training_loss_where_the_papers_say_so():
     assert (m["cell"], m["hidden"], m["bidirectional"]) == ("lstm", 32, True)
     assert (t["epochs"], t["lr"], t["batch_size"]) == (20, 0.001, 64)
     assert late.inputs == ["unimodal-a", "unimodal-b", "early"]
+    assert (late.spec["win"], late.spec["hop"]) == (200, 100)  # the fusion model on windows
 
 
 def test_recommended_configurations_match_their_commands():

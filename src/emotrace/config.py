@@ -293,8 +293,18 @@ class FuseConfig(_Strict):
                                    "recurrent layer of the auto-encoders")
     difficulty_layers: int = Field(1, ge=1, le=MAX_SIZE, description="difficulty: recurrent layers "
                                    "of the auto-encoders")
+    win: int = Field(0, ge=0, description="rnn: training window in steps; 0 = whole recordings")
+    hop: int | None = Field(None, ge=1, description="rnn: hop between training windows; default "
+                            "win // 2")
     model: ModelConfig = Field(default_factory=_fusion_model)
     train: TrainConfig = Field(default_factory=_fusion_train)
+
+    @model_validator(mode="after")
+    def _hop_within_window(self) -> FuseConfig:
+        if self.win and self.hop is not None and self.hop > self.win:
+            raise ValueError(f"hop ({self.hop}) is longer than the window ({self.win}); use a "
+                             f"hop <= win")
+        return self
 
     def to_yaml(self) -> str:
         return yaml.safe_dump({"fusion": self.model_dump(mode="json")}, sort_keys=False)

@@ -307,8 +307,8 @@ def _train(cfg: FuseConfig, norm: dict[str, list[np.ndarray]], preds: dict[str, 
             module = _fit_weighted(module, norm["train"], labels["train"], seed=cfg.train.seed)
         module.eval()
         return module, None
-    rc = RunConfig(data={"features": [f"run{r}" for r in range(n_runs)], "targets": targets},
-                   model=cfg.model, train=cfg.train)
+    rc = RunConfig(data={"features": [f"run{r}" for r in range(n_runs)], "targets": targets,
+                         "win": cfg.win, "hop": cfg.hop}, model=cfg.model, train=cfg.train)
     groups = [(r * n_targets, (r + 1) * n_targets) for r in range(n_runs)]
     result = train_seeds(rc, Split(preds["train"].ids, norm["train"], labels["train"], groups),
                          Split(preds["devel"].ids, norm["devel"], labels["devel"], groups),

@@ -88,6 +88,9 @@ class FuseStep(_Strict):
     difficulty: bool = False
     difficulty_hidden: int = Field(16, ge=1, description="the difficulty auto-encoders' units")
     difficulty_layers: int = Field(1, ge=1, description="the difficulty auto-encoders' layers")
+    win: int = Field(0, ge=0, description="rnn: the fusion model's training windows; 0 = whole "
+                     "recordings")
+    hop: int | None = Field(None, ge=1)
     config: dict = Field(default_factory=dict, description="model:, train: of the fusion model")
 
 
@@ -273,6 +276,10 @@ def _validate_step(name: str, raw: Any, source: str) -> Step:
         _check_train_config(step.config, f"{where} (train), config", fixed, step.targets)
     elif isinstance(step, FuseStep):
         _check_fuse_config(step.config, f"{where} (fuse)")
+        try:
+            FuseConfig.model_validate({"runs": ["a", "b"], "win": step.win, "hop": step.hop})
+        except ValidationError as e:
+            raise EmotraceError(f"{where} (fuse): {explain(e)}") from None
         if step.difficulty and step.method == "mean":
             raise EmotraceError(f"{where} (fuse): difficulty: true needs method rnn or weighted "
                                 f"(the plain mean has no parameters).")
@@ -488,6 +495,7 @@ def resolve(recipe: LoadedRecipe, *, features: list[str] | None,
             spec = {"method": step.method, "difficulty": step.difficulty,
                     "difficulty_hidden": step.difficulty_hidden,
                     "difficulty_layers": step.difficulty_layers,
+                    "win": step.win, "hop": step.hop,
                     "config": {"model": fc.model.model_dump(mode="json"),
                                "train": {k: v for k, v in fc.train.model_dump(mode="json").items()
                                          if k not in ("threads", "jobs")}}}

@@ -157,7 +157,8 @@ def run_step(step: Resolved, data: str, out: str, jobs: int, *,
         fc = FuseConfig.model_validate({"runs": [str(r) for r in runs],
                                         "model": step.spec["config"]["model"], "train": train,
                                         "difficulty_hidden": step.spec["difficulty_hidden"],
-                                        "difficulty_layers": step.spec["difficulty_layers"]})
+                                        "difficulty_layers": step.spec["difficulty_layers"],
+                                        "win": step.spec["win"], "hop": step.spec["hop"]})
         emotrace.fuse(runs, data=data_p, out=tmp, method=step.spec["method"],
                       difficulty=step.spec["difficulty"], config=fc, on_event=on_event)
     elif step.kind == "final":
