@@ -180,7 +180,8 @@ def _job(step: Resolved, data: str, out: str, jobs: int, *, emit: Callable) -> d
 
 
 def _remote_job(step: Resolved, data: str, out: str, jobs: int) -> dict:
-    return run_step(step, data, out, jobs)
+    with one_thread():  # as in a local worker: the same results on the cluster
+        return run_step(step, data, out, jobs)
 
 
 # ------------------------------------------------------------------------------------------------
