@@ -271,3 +271,19 @@ def test_ctrl_c_says_the_same_command_continues(capsys, corpus, tmp_path, monkey
     code, _, err = run_cli(capsys, *args)
     assert code == 0, err
     assert json.loads((tmp_path / "o" / "results.json").read_text())["ran"].keys() == {"late"}
+
+
+def test_one_fusion_per_target(corpus, tmp_path):
+    """With two targets a MuSe pipeline trains and fuses per target (late-arousal reads the
+    arousal runs only); each fused run predicts its one target."""
+    from emotrace.config import FuseConfig
+
+    r = recipes.load("muse2021-physio-top3", sets=[*TINY, "model.channels=4"])
+    res = run_recipe(r, data=corpus, out=tmp_path / "o", features=["audio", "video"],
+                     targets=["arousal", "valence"], jobs=1)
+    assert [s["step"] for s in res["steps"]][-2:] == ["late-arousal", "late-valence"]
+    fused = FuseConfig.load(tmp_path / "o" / "late-valence" / "config.yaml")
+    assert fused.targets == ["valence"]
+    assert [Path(p).name for p in fused.runs] == ["unimodal-audio-valence", "unimodal-video-valence"]
+    rows = table_rows(res)
+    assert [(x[0], x[2]) for x in rows][-2:] == [("late-arousal", "arousal"), ("late-valence", "valence")]

@@ -264,3 +264,32 @@ def test_ae_fusion_auto_encoders_have_the_regressor_architecture():
             c["data"]["difficulty_layers"]) == (True, 64, 4)
     late = steps["late"].spec
     assert (late["difficulty"], late["difficulty_hidden"], late["difficulty_layers"]) == (True, 64, 4)
+
+
+def test_one_model_per_target_as_the_papers_trained():
+    """``targets: each``: the MuSe recipes train one model per emotion dimension, and a later step
+    that reads them is made once per target, reading that target's runs."""
+    two = ["arousal", "valence"]
+    base = recipes.resolve(recipes.load("muse2021-baseline"), features=["a"], targets=two)
+    assert [(s.name, s.targets) for s in base] == [("run-arousal", ["arousal"]),
+                                                  ("run-valence", ["valence"])]
+    ae = {s.name: s for s in recipes.resolve(recipes.load("muse2021-ae-fusion"),
+                                             features=["a", "b"], targets=two)}
+    assert ae["late-valence"].inputs == ["unimodal-a-valence", "unimodal-b-valence"]
+    assert ae["late-valence"].spec["config"]["train"]["epochs"] == 20
+    p = {s.name: s for s in recipes.resolve(recipes.load("muse2023-personalisation"),
+                                            features=["a"], targets=two)}
+    assert p["personal-arousal"].inputs == ["general-arousal"]
+    # the recommended configurations train one model for both targets, as benchmarked
+    ceap = recipes.resolve(recipes.load("ceap360vr-recommended"), features=None, targets=None)
+    assert [s.name for s in ceap] == ["run"]
+
+
+def test_a_step_reading_runs_of_different_targets_is_refused(tmp_path):
+    path = tmp_path / "mixed.yaml"
+    path.write_text(GOOD.replace("    features: each\n", "    features: each\n    targets: [arousal]\n")
+                    + "  other:\n    kind: train\n"
+                    + "  both:\n    kind: fuse\n    inputs: [late, other]\n".replace("late", "uni"))
+    r = recipes.load(path)
+    with pytest.raises(EmotraceError, match="different targets"):
+        recipes.resolve(r, features=["audio", "video"], targets=["arousal", "valence"])

@@ -74,7 +74,9 @@ class TrainStep(_Strict):
     features: Literal["all", "each"] | list[str] = Field(
         "all", description="all: the user's feature sets early-fused; each: one step per set; or "
         "a fixed list")
-    targets: list[str] | None = Field(None, description="default: the user's targets")
+    targets: Literal["all", "each"] | list[str] | None = Field(
+        None, description="all (the default): one model for all the user's targets; each: one "
+        "model per target (NAME-<target>), as the MuSe papers trained; or a fixed list")
     config: dict = Field(default_factory=dict, description="data:, model:, train: (a RunConfig "
                          "without features and targets)")
 
@@ -273,7 +275,8 @@ def _validate_step(name: str, raw: Any, source: str) -> Step:
         raise EmotraceError(f"{where} ({kind}): {explain(e)}") from None
     if isinstance(step, TrainStep):
         fixed = step.features if isinstance(step.features, list) else None
-        _check_train_config(step.config, f"{where} (train), config", fixed, step.targets)
+        _check_train_config(step.config, f"{where} (train), config", fixed,
+                            step.targets if isinstance(step.targets, list) else None)
     elif isinstance(step, FuseStep):
         _check_fuse_config(step.config, f"{where} (fuse)")
         try:
@@ -457,7 +460,12 @@ class Resolved:
 
 def resolve(recipe: LoadedRecipe, *, features: list[str] | None,
             targets: list[str] | None) -> list[Resolved]:
-    """Concrete steps in dependency order for the user's feature sets and targets."""
+    """Concrete steps in dependency order for the user's feature sets and targets.
+
+    ``features: each`` makes ``NAME-<feature>`` steps, ``targets: each`` (with several targets)
+    ``NAME[-<feature>]-<target>`` steps; a later step that reads runs of one target each is made
+    once per target (``NAME-<target>``), reading that target's runs.
+    """
     src = recipe.source
     feats = list(features or recipe.meta.defaults.features)
     tgts = list(targets or recipe.meta.defaults.targets)
@@ -472,48 +480,80 @@ def resolve(recipe: LoadedRecipe, *, features: list[str] | None,
     out: list[Resolved] = []
     for name, step in recipe.steps.items():
         where = f"{src}: step {name!r} ({step.kind})"
-
         if isinstance(step, TrainStep):
             sets = feats if step.features in ("all", "each") else list(step.features)
             parts = [[f] for f in sets] if step.features == "each" else [sets]
+            if step.targets == "each":
+                tparts = [[t] for t in tgts]
+            else:
+                tparts = [list(step.targets) if isinstance(step.targets, list) else tgts]
             groups[name] = []
             for fs in parts:
-                rname = f"{name}-{fs[0]}" if step.features == "each" else name
-                t = list(step.targets or tgts)
-                cfg = _check_train_config(step.config, f"{where}, config", fs, t)
-                groups[name].append(rname)
-                step_targets[rname] = t
-                out.append(Resolved(rname, "train", [], {"config": cfg.outcome()}, name, t))
+                for ts in tparts:
+                    rname = f"{name}-{fs[0]}" if step.features == "each" else name
+                    rname += f"-{ts[0]}" if len(tparts) > 1 else ""
+                    cfg = _check_train_config(step.config, f"{where}, config", fs, ts)
+                    groups[name].append(rname)
+                    step_targets[rname] = ts
+                    out.append(Resolved(rname, "train", [], {"config": cfg.outcome()}, name, ts))
             continue
         deps = [r for n in inputs_of(step) for r in groups[n]]  # a group: all its steps
-        if isinstance(step, FuseStep):
-            if len(deps) < 2:
-                raise EmotraceError(f"{where}: fuses {deps}, but late fusion needs at least two "
-                                    f"runs. Name more steps, or a `features: each` step with "
-                                    f"several feature sets.")
-            fc = _check_fuse_config(step.config, where)
-            spec = {"method": step.method, "difficulty": step.difficulty,
-                    "difficulty_hidden": step.difficulty_hidden,
-                    "difficulty_layers": step.difficulty_layers,
-                    "win": step.win, "hop": step.hop,
-                    "config": {"model": fc.model.model_dump(mode="json"),
-                               "train": {k: v for k, v in fc.train.model_dump(mode="json").items()
-                                         if k not in ("threads", "jobs")}}}
-        elif isinstance(step, PersonaliseStep | FinalStep):
-            if len(deps) != 1:
-                raise EmotraceError(f"{where}: input {step.input!r} is {len(deps)} runs "
-                                    f"({', '.join(deps)}); name one of them.")
-            spec = step.model_dump(mode="json", exclude={"kind", "input"})
-        else:
-            spec = step.model_dump(mode="json", exclude={"kind", "inputs"})
         kinds = {r.name: r.kind for r in out}
         bad = [d for d in deps if kinds[d] not in READS[step.kind]]
         if bad:
             raise EmotraceError(f"{where}: reads {bad[0]!r}, a {kinds[bad[0]]} step; a "
                                 f"{step.kind} step reads the runs of "
                                 f"{' or '.join(READS[step.kind])} steps.")
-        groups[name] = [name]
-        t = step_targets.get(deps[0], tgts)
-        step_targets[name] = t
-        out.append(Resolved(name, step.kind, deps, spec, name, t))
+        if isinstance(step, EvaluateStep):  # scores each run on its own: any targets
+            union = list(dict.fromkeys(t for d in deps for t in step_targets[d]))
+            spec = step.model_dump(mode="json", exclude={"kind", "inputs"})
+            groups[name], step_targets[name] = [name], union
+            out.append(Resolved(name, step.kind, deps, spec, name, union))
+            continue
+        splits = _per_target_inputs(deps, step_targets, where)
+        groups[name] = []
+        for suffix, ds, ts in splits:
+            rname = f"{name}-{suffix}" if suffix else name
+            spec = _spec(step, ds, f"{src}: step {rname!r} ({step.kind})")
+            groups[name].append(rname)
+            step_targets[rname] = ts
+            out.append(Resolved(rname, step.kind, ds, spec, name, ts))
     return out
+
+
+def _per_target_inputs(deps: list[str], targets: dict[str, list[str]], where: str
+                       ) -> list[tuple[str, list[str], list[str]]]:
+    """``(suffix, inputs, targets)`` per concrete step: one step when the inputs predict the
+    same targets, else one per target when each input predicts one."""
+    kinds = {tuple(targets[d]) for d in deps}
+    if len(kinds) == 1:
+        return [("", deps, list(targets[deps[0]]))]
+    if any(len(targets[d]) != 1 for d in deps):
+        raise EmotraceError(f"{where}: reads runs of different targets "
+                            f"({'; '.join(f'{d}: {targets[d]}' for d in deps)}). Read runs of the "
+                            f"same targets, or one target each (targets: each).")
+    by_target: dict[str, list[str]] = {}
+    for d in deps:
+        by_target.setdefault(targets[d][0], []).append(d)
+    return [(t, ds, [t]) for t, ds in by_target.items()]
+
+
+def _spec(step: Step, deps: list[str], where: str) -> dict:
+    """What a fuse, personalise or final step computes from (besides its inputs)."""
+    if isinstance(step, FuseStep):
+        if len(deps) < 2:
+            raise EmotraceError(f"{where}: fuses {deps}, but late fusion needs at least two "
+                                f"runs. Name more steps, or a `features: each` step with "
+                                f"several feature sets.")
+        fc = _check_fuse_config(step.config, where)
+        return {"method": step.method, "difficulty": step.difficulty,
+                "difficulty_hidden": step.difficulty_hidden,
+                "difficulty_layers": step.difficulty_layers,
+                "win": step.win, "hop": step.hop,
+                "config": {"model": fc.model.model_dump(mode="json"),
+                           "train": {k: v for k, v in fc.train.model_dump(mode="json").items()
+                                     if k not in ("threads", "jobs")}}}
+    if len(deps) != 1:
+        raise EmotraceError(f"{where}: input {step.input!r} is {len(deps)} runs "
+                            f"({', '.join(deps)}); name one of them.")
+    return step.model_dump(mode="json", exclude={"kind", "input"})

@@ -307,6 +307,8 @@ def _per_target(metrics: dict | None, targets: list[str]) -> dict[str, dict]:
         return {}
     if isinstance(metrics.get("targets"), dict):
         return metrics["targets"]
+    if isinstance(metrics.get("target"), str):  # one target's evaluation
+        return {metrics["target"]: metrics}
     if len(targets) == 1 and targets[0] not in metrics:
         return {targets[0]: metrics}
     return {t: metrics[t] for t in targets if isinstance(metrics.get(t), dict)}
