@@ -4,8 +4,8 @@ For each recipe: ``emotrace run NAME --data D [--features ...] [--target ...] --
 --set train.seeds=3 [--set ...]``, timed; a recipe already finished in ``OUT/NAME`` is not run
 again (its first wall time is kept in ``OUT/NAME/benchmark.json``). Then every
 ``OUT/NAME/results.json`` is read and one markdown row per recipe and target is printed: the
-system's output (its last step with devel scores: the fusion of a pipeline, the run of a one-run
-recipe, the personalised models of the MuSe 2023 recipe), its devel CCC (AUROC for binary
+system's output per target (the last step that scores it on devel: the fusion of a pipeline, the
+run of a one-run recipe, the personalised models of the MuSe 2023 recipe), its devel CCC (AUROC for binary
 targets) as mean ± std over the step's seeds, and the wall time of the whole recipe.
 
     python benchmarks/recipes.py --data corpora/ceap --features head eye lum --target arousal \\
@@ -80,21 +80,22 @@ def run_one(name: str, args: argparse.Namespace) -> float:
 
 
 def rows(name: str, results: dict, seconds: float) -> list[str]:
+    """One row per target: the last step that scores it on devel (the system's output)."""
     r = recipes.load(name)
-    scored = [s for s in results["steps"]
-              if any((v.get("devel") or {}) for v in s["targets"].values())]
-    if not scored:
-        return []
-    last = scored[-1]
+    last: dict[str, tuple[dict, dict]] = {}
+    for step in results["steps"]:
+        for target, v in step["targets"].items():
+            if v.get("devel") and ":" not in target:
+                last[target] = (step, v)
     out = []
-    for target, v in last["targets"].items():
+    for target, (step, v) in last.items():
         seeds = v.get("devel_seeds") or [v["devel"]["ccc"]]
         score = f"{np.mean(seeds):.3f} ± {np.std(seeds):.3f} ({len(seeds)})"
         if "auroc" in v["devel"]:
             score += f", AUROC {v['devel']['auroc']:.3f} (kept seed)"
-        if last["kind"] == "personalise":
+        if step["kind"] == "personalise":
             score = f"{v['devel']['ccc']:.3f} personalised (general {v['general']:.3f})"
-        out.append(f"| {name} ({last['step']}) | {r.meta.cite} | "
+        out.append(f"| {name} ({step['step']}) | {r.meta.cite} | "
                    f"{'yes' if r.meta.substitutes else 'no'} | {target} | {score} | "
                    f"{seconds / 60:.1f} min |")
     return out
