@@ -239,3 +239,20 @@ def test_unreadable_token_file_is_exit_2(capsys, corpus, tmp_path, monkeypatch):
     assert code == 2, err
     assert f"RAY_AUTH_TOKEN_PATH={tmp_path / 'no-such-token'}: no token there" in \
         " ".join(err.split())
+
+
+def test_run_recipe_address_end_to_end(client, capsys, corpus, tmp_path):
+    """`emotrace run --address`: the steps run as Ray tasks on the cluster, into the shared
+    --out, and give the table of a local run."""
+    args = ["run", "muse2021-stress-top3", "--data", corpus, "--features", "audio", "video",
+            "--target", "arousal", "--quiet", "--set", "model.hidden=8", "model.layers=1",
+            "model.heads=2", "model.head_hidden=4", "train.epochs=1", "train.seeds=2",
+            "data.win=20", "data.hop=10"]
+    code, remote, err = run_cli(capsys, *args, "--out", tmp_path / "remote", "--address",
+                                client.address)
+    assert code == 0, err
+    code, local, err = run_cli(capsys, *args, "--out", tmp_path / "local", "--jobs", "1")
+    assert code == 0, err
+    assert remote == local
+    res = json.loads((tmp_path / "remote" / "results.json").read_text())
+    assert sorted(res["ran"]) == ["late", "unimodal-audio", "unimodal-video"]

@@ -211,7 +211,8 @@ def test_a_half_written_fuse_step_starts_again(corpus, tmp_path):
 
 def test_address_runs_the_steps_through_the_cluster_runner(corpus, tmp_path, monkeypatch):
     """--address hands every step to ``emotrace.workflows.cluster.run_remote`` (the Ray runner);
-    here a stand-in that calls the function in this process records the calls."""
+    here a stand-in that calls the function in this process records the calls (a real cluster:
+    tests/test_cluster.py)."""
     calls = []
 
     def run_remote(fn, args, *, address, cpus_per_job=1):
@@ -230,21 +231,6 @@ def test_address_runs_the_steps_through_the_cluster_runner(corpus, tmp_path, mon
 
     fused = FuseConfig.load(tmp_path / "o" / "late" / "config.yaml")  # the recipe's fusion options
     assert (fused.win, fused.hop, fused.difficulty, fused.difficulty_hidden) == (300, 50, True, 4)
-    assert [s["step"] for s in res["steps"]] == ["unimodal-audio", "unimodal-video", "late"]
-
-
-def test_address_on_a_real_cluster(corpus, tmp_path):
-    """On a running Ray cluster (EMOTRACE_RAY_ADDRESS) with the cluster runner installed."""
-    address = os.environ.get("EMOTRACE_RAY_ADDRESS")
-    try:
-        import emotrace.workflows.cluster  # noqa: F401
-    except ImportError:
-        pytest.skip("emotrace.workflows.cluster (the Ray cluster runner) is not in this tree yet")
-    if not address:
-        pytest.skip("set EMOTRACE_RAY_ADDRESS to a running Ray cluster to run this test")
-    r = recipes.load("muse2021-ae-fusion", sets=[*TINY, *SMALL_AE])
-    res = run_recipe(r, data=corpus, out=tmp_path / "o", features=["audio", "video"],
-                     targets=["arousal"], address=address)
     assert [s["step"] for s in res["steps"]] == ["unimodal-audio", "unimodal-video", "late"]
 
 
