@@ -1,7 +1,8 @@
 """Fast, validating CSV I/O for the MuSe layout.
 
-Parsing is done by Arrow's multi-threaded CSV reader; nothing here touches rows one by
-one except the diagnostic path that locates a bad cell after a parse has failed.
+Well-formed numeric files are parsed by polars' reader (NumPy's when polars is missing); anything
+unusual goes to Arrow's CSV reader, which locates every kind of bad cell. Nothing here touches
+rows one by one except the diagnostic path that locates a bad cell after a parse has failed.
 """
 
 from __future__ import annotations
@@ -87,11 +88,30 @@ def _to_float(path: Path, table: pa.Table, name: str, dtype: type) -> np.ndarray
 
 
 def _read_fast(path: Path, columns: list[int], width: int) -> np.ndarray | None:
-    """Parse a well-formed all-numeric file with NumPy's C reader (fast on wide files).
+    """Parse a well-formed all-numeric file fast: polars' reader (Rust, correctly rounded
+    float64, releases the GIL), else NumPy's C reader.
 
     Returns ``None`` for anything unusual (empty cells, text, ragged rows, no rows), which
-    :func:`_read_checked` then parses with full diagnostics.
+    :func:`_read_checked` then parses with full diagnostics. Measured in docs/benchmarks.md
+    ("Cold parsing"): on 4096-column files polars parses about 1.7-3 times as fast as NumPy's
+    reader, and Arrow's is slower than both.
     """
+    try:
+        import polars as pl
+    except ImportError:  # pragma: no cover - polars is a dependency; NumPy is the fallback
+        return _read_numpy(path, columns, width)
+    try:
+        frame = pl.read_csv(path, has_header=False, skip_rows=1, encoding="utf8",
+                            schema={f"c{i}": pl.Float64 for i in range(width)})
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        return None
+    if frame.height == 0 or any(frame.null_count().row(0)):
+        return None  # empty cells or short rows: the checked reader names the line
+    return frame.select([f"c{i}" for i in columns]).to_numpy(order="c")
+
+
+def _read_numpy(path: Path, columns: list[int], width: int) -> np.ndarray | None:
+    """NumPy's C reader (when polars is not installed)."""
     import warnings
 
     try:
@@ -163,7 +183,8 @@ def read_table(path: Path | str, *, skip: tuple[str, ...] = (), value_columns: l
     fast = _read_fast(path, [header.index("timestamp"), *(header.index(n) for n in names)],
                       len(header))
     if fast is not None:
-        timestamps, values = fast[:, 0].copy(), fast[:, 1:].astype(np.float32)
+        timestamps = fast[:, 0].copy()
+        values = np.ascontiguousarray(fast[:, 1:], dtype=np.float32)
     else:
         timestamps, values = _read_checked(path, names)
     if not np.isfinite(timestamps).all():
