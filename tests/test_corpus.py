@@ -194,7 +194,7 @@ def test_cache_is_used_and_invalidated_when_a_file_changes(tmp_path, counting_pa
     root = make_corpus(tmp_path / "c")
     first = load_corpus(root, features=["audio"], targets=["arousal"])
     assert len(counting_parser) == 10  # 5 label + 5 feature files parsed
-    assert len(list((root / CACHE_DIR).glob("*.npz"))) == 10
+    assert len(list((root / CACHE_DIR).glob("*.meta"))) == 10
 
     counting_parser.clear()
     second = load_corpus(root, features=["audio"], targets=["arousal"])
@@ -219,7 +219,7 @@ def test_cache_is_used_and_invalidated_when_a_file_changes(tmp_path, counting_pa
 def test_corrupt_cache_entries_are_reparsed(tmp_path, counting_parser):
     root = make_corpus(tmp_path / "c")
     first = load_corpus(root, features=["audio"], targets=["arousal"])
-    entries = sorted((root / CACHE_DIR).glob("*.npz"))
+    entries = sorted((root / CACHE_DIR).glob("*.meta"))
     entries[0].write_bytes(b"PK\x03\x04 not a zip")
     entries[1].write_bytes(entries[1].read_bytes()[:50])
     entries[2].write_bytes(b"")

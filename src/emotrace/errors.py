@@ -17,6 +17,11 @@ class EmotraceError(Exception):
     """
 
 
+class EmotraceWarning(UserWarning):
+    """Something the user should know that does not stop the command (e.g. a corpus cache that
+    cannot be written). The CLI prints it as one ``warning:`` line."""
+
+
 def located(path: Path | str, message: str, *, line: int | None = None, column: str | None = None,
             fix: str | None = None) -> EmotraceError:
     """Build an :class:`EmotraceError` that names the place of the problem.

@@ -14,14 +14,15 @@ import math
 import re
 import sys
 import typing
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from emotrace.cli.common import INVOCATION, err
-from emotrace.errors import EmotraceError
+from emotrace.cli.common import INVOCATION, err, warn
+from emotrace.errors import EmotraceError, EmotraceWarning
 from emotrace.fileio import disk_full
 
 #: the command modules, in the order ``emotrace --help`` lists them
@@ -86,8 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     oom = None
     try:
-        check_values(args)
-        app(args=args, prog_name="emotrace")
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            check_values(args)
+            app(args=args, prog_name="emotrace")
     except EmotraceError as e:
         if debug:
             raise
@@ -124,6 +127,14 @@ def main(argv: list[str] | None = None) -> None:
     gc.collect()
     _fail(f"out of memory{oom}: the model or the data does not fit in this machine's memory. "
           f"Use a smaller --hidden, --layers, --batch-size or --win, or fewer feature sets.")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """An :class:`EmotraceWarning` as one ``warning:`` line (others as Python shows them)."""
+    if issubclass(category, EmotraceWarning):
+        warn([str(message)])
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _file_in_the_way(e: OSError) -> Path | None:
