@@ -49,6 +49,9 @@ class DataConfig(_Strict):
         "end-aligned", description="the last training window of a recording ends at its end "
         "(end-aligned) or starts one hop after the previous one and is cut short (shorter, the "
         "MuSe 2021 baseline)")
+    max_len: int = Field(500, ge=0, description="with win 0: recordings longer than this many "
+                         "steps train as windows of this length (hop half of it), so training "
+                         "memory does not grow with recording length; 0 = always whole recordings")
     standardize: bool = Field(True, description="z-score every feature with the train mean "
                               "and standard deviation")
     per_recording: list[str] = Field(default_factory=list, description="feature sets z-scored "

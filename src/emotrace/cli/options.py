@@ -37,6 +37,7 @@ CONFIG_FLAGS: dict[str, str] = {
     "--kernel": "model.kernel",
     "--win": "data.win",
     "--hop": "data.hop",
+    "--max-len": "data.max_len",
     "--epochs": "train.epochs",
     "--lr": "train.lr",
     "--batch-size": "train.batch_size",

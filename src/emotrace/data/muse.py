@@ -366,7 +366,8 @@ def _align_features(rec: Recording, grid: np.ndarray, feats: dict[str, Table],
                           f"{rec.id!r} (features {ft.timestamps[0]:g}–{ft.timestamps[-1]:g} ms, "
                           f"labels {grid[0]:g}–{grid[-1]:g} ms)", column="timestamp",
                           fix="Both must be in milliseconds on the same clock.")
-        x = ft.values[rows]
+        # on the grid: the (mapped) array itself, not a view, so it stays mapped in workers
+        x = ft.values if isinstance(rows, slice) else ft.values[rows]
         gaps = int((~hit).sum())
         if gaps:
             x[~hit] = np.nan  # a gap: becomes 0 (the train mean) after standardisation

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from emotrace.config import DataConfig, RunConfig
 from emotrace.data.corpus import Corpus, Recording
+from emotrace.data.inputs import Inputs
 from emotrace.data.muse import LABELS, PARTITION_FILE, load_corpus
 from emotrace.data.standardise import Standardiser
 from emotrace.errors import EmotraceError
@@ -39,10 +40,15 @@ from emotrace.train.regression import Split, feature_groups, train_seeds
 
 
 def inputs(recs: list[Recording], std: Standardiser, cfg: DataConfig,
-           difficulty: Difficulty | None = None) -> list[np.ndarray]:
-    """The model's input per recording: standardised features, then any difficulty channels."""
-    xs = [std.transform(r, cfg.features) for r in recs]
-    return difficulty.append(xs) if difficulty is not None else xs
+           difficulty: Difficulty | None = None) -> Sequence:
+    """The model's input per recording: standardised features, then any difficulty channels.
+
+    Without difficulty channels this is :class:`~emotrace.data.inputs.Inputs`, standardised
+    batch by batch as training, evaluation and prediction cut them (nothing is copied whole);
+    difficulty channels need whole arrays in memory.
+    """
+    xs = Inputs(recs, std, cfg.features)
+    return difficulty.append(list(xs)) if difficulty is not None else xs
 
 
 def write_recordings(folder: Path, recs: list[Recording], preds: list[np.ndarray],

@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from emotrace.config import RunConfig
+from emotrace.data.inputs import take
 from emotrace.errors import EmotraceError
 from emotrace.train.loop import EpochEvent, SeedGroup, fit_groups
 from emotrace.train.predict import predict_arrays
@@ -83,14 +84,14 @@ def out_of_fold(config: RunConfig, train: Split, devel: Split, subjects: list[st
     for fold in folds:
         out = [i for i, s in enumerate(subjects) if s in fold]
         keep = [i for i, s in enumerate(subjects) if s not in fold]
-        part = Split([train.ids[i] for i in keep], [train.xs[i] for i in keep],
+        part = Split([train.ids[i] for i in keep], take(train.xs, keep),
                      [train.ys[i] for i in keep], train.groups)
         groups.append(SeedGroup(regression_task, (cfg, part, devel), [seed]))
         held.append(out)
     # the same job pool as --cv's folds (train.loop.fit_groups): one job per fold
     results = fit_groups(groups, jobs=jobs_for(cfg.train, len(groups)), on_event=on_event)
     for f, result in enumerate(results):
-        fold_preds = predict_arrays(result.model, [train.xs[i] for i in held[f]])
+        fold_preds = predict_arrays(result.model, take(train.xs, held[f]))
         for i, p in zip(held[f], fold_preds, strict=True):
             preds[i] = p
     return preds, {"folds": k, "subjects": folds, "seed": seed,  # type: ignore[return-value]

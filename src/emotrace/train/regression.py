@@ -6,7 +6,7 @@ Works on arrays and configs only; it never reads corpus files or parses flags.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from emotrace.config import RunConfig, TrainConfig
-from emotrace.data.windows import make_windows
+from emotrace.data.inputs import width
+from emotrace.data.windows import Windows
 from emotrace.errors import EmotraceError
 from emotrace.metrics import trace_metrics
 from emotrace.models import build_model
@@ -29,10 +30,14 @@ __all__ = ["EpochEvent", "FitResult", "Split", "drop_modalities", "feature_group
 
 @dataclass
 class Split:
-    """Standardised inputs and label traces of one partition, one array per recording."""
+    """Standardised inputs and label traces of one partition, one array per recording.
+
+    ``xs`` is a list of ``(T, D)`` arrays or :class:`~emotrace.data.inputs.Inputs`, which
+    standardises the steps of each batch on demand (a mapped corpus is then never copied whole).
+    """
 
     ids: list[str]
-    xs: list[np.ndarray]  # (T, D)
+    xs: Sequence  # (T, D) per recording
     ys: list[np.ndarray]  # (T, K), NaN where unlabelled
     groups: list[tuple[int, int]] = field(default_factory=list)  # column range per feature set
 
@@ -96,10 +101,10 @@ def jobs_for(tc: TrainConfig, n: int) -> int:
 def regression_task(config: RunConfig, train: Split, devel: Split) -> tuple[Task, Schedule]:
     """The fit loop's task for a sequence regressor (built in each worker)."""
     tc, targets = config.train, config.data.targets
-    windows = make_windows(train.xs, train.ys, win=config.data.win, hop=config.data.window_hop,
-                           last=config.data.last_window)
+    windows = Windows(train.xs, train.ys, win=config.data.win, hop=config.data.window_hop,
+                      max_len=config.data.max_len, last=config.data.last_window)
     loss_fn = LOSSES[tc.loss]
-    d_in = train.xs[0].shape[1]
+    d_in = width(train.xs)
     y_mean, y_std = _label_scale(train.ys)
 
     def build() -> torch.nn.Module:
@@ -108,7 +113,8 @@ def regression_task(config: RunConfig, train: Split, devel: Split) -> tuple[Task
         return model
 
     def loss(model: torch.nn.Module, idx: torch.Tensor) -> torch.Tensor:
-        x, y, m = windows.x[idx], windows.y[idx], windows.mask[idx]
+        batch = windows.batch(idx)
+        x, y, m = batch.x, batch.y, batch.mask
         x = drop_modalities(x, train.groups, tc.modality_dropout)
         return loss_fn(model(x, m), y, m)
 
@@ -116,7 +122,7 @@ def regression_task(config: RunConfig, train: Split, devel: Split) -> tuple[Task
         metrics, value = score_targets(devel, predict_arrays(model, devel.xs), targets)
         return value, metrics
 
-    task = Task(build, len(windows), loss, score if devel.xs else None,
+    task = Task(build, len(windows), loss, score if len(devel.xs) else None,
                 event_targets=lambda best: {t: float(m["ccc"]) for t, m in best.items()})
     return task, schedule(tc)
 
@@ -130,7 +136,7 @@ def train_seeds(config: RunConfig, train: Split, devel: Split, *, state_path: Pa
     ``devel`` is empty, each seed trains for ``epochs`` epochs and the last epoch is kept.
     """
     tc = config.train
-    if not train.xs:
+    if not len(train.xs):
         raise EmotraceError("the train partition has no recordings; a model needs training data.")
     seeds = [tc.seed + i for i in range(tc.seeds)]
     return fit_seeds(regression_task, (config, train, devel), seeds,
