@@ -86,15 +86,16 @@ def test_mapped_and_in_memory_give_identical_batches(tmp_path):
         assert np.array_equal(lazy[i], x)
         assert np.array_equal(lazy.rows(i, 7, 19), x[7:19])
     # windows cut on demand equal the rows of the one stacked tensor, mapped or in memory
-    for win, hop, max_len in ((0, 1, 0), (16, 8, 0), (0, 1, 40)):
-        windows = Windows(lazy, ys, win=win, hop=hop, max_len=max_len)
-        in_memory = Windows(whole, ys, win=win, hop=hop, max_len=max_len)
+    for win, hop, max_len, last in ((0, 1, 0, "end-aligned"), (16, 8, 0, "end-aligned"),
+                                    (16, 12, 0, "shorter"), (0, 1, 40, "end-aligned")):
+        windows = Windows(lazy, ys, win=win, hop=hop, max_len=max_len, last=last)
+        in_memory = Windows(whole, ys, win=win, hop=hop, max_len=max_len, last=last)
         idx = np.arange(len(windows))[::-1][:5].copy()
         batch, other = windows.batch(idx), in_memory.batch(idx)
         assert np.array_equal(batch.x.numpy(), other.x.numpy())
         assert np.array_equal(batch.y.numpy(), other.y.numpy(), equal_nan=True)
         if not max_len:
-            stacked = make_windows(whole, ys, win=win, hop=hop)
+            stacked = make_windows(whole, ys, win=win, hop=hop, last=last)
             assert len(windows) == stacked.x.shape[0]
             assert np.array_equal(batch.x.numpy(), stacked.x[idx].numpy())
             assert np.array_equal(batch.mask.numpy(), stacked.mask[idx].numpy())
