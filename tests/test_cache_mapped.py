@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import TINY_CONFIG, lines, make_corpus, run_cli, write_lines
 
 import emotrace
@@ -27,6 +28,7 @@ from emotrace.data.muse import load_corpus
 from emotrace.data.standardise import Standardiser
 from emotrace.data.windows import Windows, make_windows, recording_batches
 from emotrace.errors import EmotraceWarning
+from emotrace.train.predict import predict_arrays
 
 
 @pytest.fixture(autouse=True)
@@ -285,3 +287,30 @@ def test_evaluate_and_predict_stream_mapped_partitions(tmp_path, monkeypatch):
     monkeypatch.setattr(windows, "pad", pad)
     assert emotrace.evaluate(tmp_path / "run", root, partition="devel") == want
     assert seen and max(seen) <= 60  # one recording per batch (the tiny corpus: <= 60 steps)
+
+
+class _StepModel(torch.nn.Module):
+    """Output = the step's own features and its position within the sequence it was given."""
+
+    def forward(self, x, mask):
+        pos = torch.arange(x.shape[1], dtype=torch.float32).expand(x.shape[0], -1)
+        return torch.stack([x[..., 0], pos], dim=-1)
+
+
+def test_long_recordings_are_predicted_in_overlapping_chunks():
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((n, 3)).astype(np.float32) for n in (30, 1100, 501, 977)]
+    whole = predict_arrays(_StepModel(), xs)
+    chunked = predict_arrays(_StepModel(), xs, chunk=500)
+    for x, a, b in zip(xs, whole, chunked, strict=True):
+        assert b.shape == (len(x), 2)
+        assert np.array_equal(a[:, 0], b[:, 0])  # every step predicted once, in place
+    assert np.array_equal(chunked[0], whole[0])  # short: whole
+    pos = chunked[1][:, 1]  # the chunks start at 0, 250, 500, 600: each step from the nearest centre
+    assert pos.max() < 500
+    assert np.array_equal(pos[:375], np.arange(375))
+    assert np.array_equal(pos[375:625], np.arange(125, 375))
+    assert np.array_equal(pos[800:], np.arange(200, 500))
+    # in the middle of a recording every step has >= chunk/4 steps of context on each side
+    inner = pos[125:-125]
+    assert inner.min() >= 125 and inner.max() < 375

@@ -73,6 +73,7 @@ from emotrace.train.loop import STATE_FORMAT, EpochEvent, FitResult, SeedGroup, 
 from emotrace.train.predict import predict_arrays
 from emotrace.train.regression import (
     Split,
+    eval_chunk,
     feature_groups,
     jobs_for,
     regression_task,
@@ -161,7 +162,8 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
                         optimizer=result.optimizer, scheduler=result.scheduler, rng=result.rng,
                         epoch=result.best.best_epoch, seed=result.best.seed,
                         difficulty=diffs[k].state() if diffs[k] is not None else None)
-        for r, p in zip(held_recs[k], predict_arrays(result.model, held_xs[k]), strict=True):
+        for r, p in zip(held_recs[k], predict_arrays(result.model, held_xs[k],
+                                                                  chunk=eval_chunk(dc)), strict=True):
             oof[r.id] = p
     check_finite(list(oof.values()), list(oof), what=f"{out}: the fold models out of fold")
     for part in ("train", "devel"):
@@ -169,7 +171,8 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
         write_recordings(out / PREDICTIONS / part, recs, [oof[r.id] for r in recs], dc.targets)
     if corpus.partition("test"):
         test = corpus.partition("test")
-        preds = combine([predict_arrays(res.model, inputs(test, std, dc, diff))
+        preds = combine([predict_arrays(res.model, inputs(test, std, dc, diff),
+                                        chunk=eval_chunk(dc))
                          for res, std, diff in zip(results, stds, diffs, strict=True)], tc.ensemble)
         check_finite(preds, [r.id for r in test], what=f"{out}: the fold ensemble on 'test'")
         write_recordings(out / PREDICTIONS / "test", test, preds, dc.targets)
@@ -280,7 +283,8 @@ def _metrics(config: RunConfig, corpus: Corpus, pool: list[Recording], folds: li
 
 def _ensemble(members: list[Run], recs: list[Recording], how: str) -> list[np.ndarray]:
     return combine([predict_arrays(m.model, inputs(recs, m.standardiser, m.config.data,
-                                                   m.difficulty)) for m in members], how)
+                                                   m.difficulty), chunk=eval_chunk(m.config.data))
+                    for m in members], how)
 
 
 def evaluate(run: Path | str, data: Path | str, *, partition: str) -> dict:

@@ -36,7 +36,7 @@ from emotrace.train.difficulty import Difficulty
 from emotrace.train.folds import out_of_fold
 from emotrace.train.loop import EpochEvent
 from emotrace.train.predict import predict_arrays
-from emotrace.train.regression import Split, feature_groups, train_seeds
+from emotrace.train.regression import Split, eval_chunk, feature_groups, train_seeds
 
 
 def inputs(recs: list[Recording], std: Standardiser, cfg: DataConfig,
@@ -105,7 +105,7 @@ def fit(data: Path | str, *, out: Path, config: RunConfig, resume: bool = False,
                          on_event=on_event)
     for part in corpus.partitions():
         write_recordings(out / PREDICTIONS / part, corpus.partition(part),
-                         predict_arrays(result.model, xs[part]), dc.targets)
+                         predict_arrays(result.model, xs[part], chunk=eval_chunk(dc)), dc.targets)
     folds = None
     if config.train.folds:  # out-of-fold train predictions replace the in-sample ones
         oof, folds = out_of_fold(config, train_split, devel_split, [r.subject for r in train_recs],
@@ -133,7 +133,8 @@ def evaluate(run: Path | str, data: Path | str, *, partition: str) -> dict:
     """Score a regression run on one labelled partition (see :func:`emotrace.evaluate`)."""
     r = load_run(run)
     recs = labelled(run_corpus(r, data, partition, labels=True), data, partition)
-    preds = predict_arrays(r.model, inputs(recs, r.standardiser, r.config.data, r.difficulty))
+    preds = predict_arrays(r.model, inputs(recs, r.standardiser, r.config.data, r.difficulty),
+                           chunk=eval_chunk(r.config.data))
     check_finite(preds, [x.id for x in recs], what=f"{r.path} on {partition!r}")
     result = partition_scores([x.targets(r.config.data.targets) for x in recs], preds,
                              r.config.data.targets, partition=partition)
@@ -145,5 +146,6 @@ def predict(run: Path | str, data: Path | str, *, partition: str, out: Path | st
     """Write a regression run's predictions of ``partition`` to ``out``."""
     r = load_run(run)
     recs = run_corpus(r, data, partition, labels=False)
-    preds = predict_arrays(r.model, inputs(recs, r.standardiser, r.config.data, r.difficulty))
+    preds = predict_arrays(r.model, inputs(recs, r.standardiser, r.config.data, r.difficulty),
+                           chunk=eval_chunk(r.config.data))
     return write_recordings(Path(out), recs, preds, r.config.data.targets)

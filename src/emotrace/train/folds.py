@@ -29,7 +29,7 @@ from emotrace.data.inputs import take
 from emotrace.errors import EmotraceError
 from emotrace.train.loop import EpochEvent, SeedGroup, fit_groups
 from emotrace.train.predict import predict_arrays
-from emotrace.train.regression import Split, jobs_for, regression_task
+from emotrace.train.regression import Split, eval_chunk, jobs_for, regression_task
 
 
 def subject_folds(subjects: list[str], k: int, *, seed: int | None = None,
@@ -91,7 +91,8 @@ def out_of_fold(config: RunConfig, train: Split, devel: Split, subjects: list[st
     # the same job pool as --cv's folds (train.loop.fit_groups): one job per fold
     results = fit_groups(groups, jobs=jobs_for(cfg.train, len(groups)), on_event=on_event)
     for f, result in enumerate(results):
-        fold_preds = predict_arrays(result.model, take(train.xs, held[f]))
+        fold_preds = predict_arrays(result.model, take(train.xs, held[f]),
+                                    chunk=eval_chunk(config.data))
         for i, p in zip(held[f], fold_preds, strict=True):
             preds[i] = p
     return preds, {"folds": k, "subjects": folds, "seed": seed,  # type: ignore[return-value]

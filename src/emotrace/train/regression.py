@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emotrace.config import RunConfig, TrainConfig
+from emotrace.config import DataConfig, RunConfig, TrainConfig
 from emotrace.data.inputs import width
 from emotrace.data.windows import Windows
 from emotrace.errors import EmotraceError
@@ -24,7 +24,8 @@ from emotrace.train.losses import LOSSES
 from emotrace.train.predict import predict_arrays
 from emotrace.train.workers import default_jobs
 
-__all__ = ["EpochEvent", "FitResult", "Split", "drop_modalities", "feature_groups", "jobs_for",
+__all__ = ["EpochEvent", "FitResult", "Split", "drop_modalities", "eval_chunk", "feature_groups",
+           "jobs_for",
            "regression_task", "schedule", "score_targets", "train_seeds"]
 
 
@@ -91,6 +92,12 @@ def _label_scale(ys: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std
 
 
+def eval_chunk(dc: DataConfig) -> int:
+    """The chunk length for predicting long recordings: ``max_len`` when training cut long
+    recordings into windows of it (``win`` 0), else 0 (whole recordings, as trained)."""
+    return dc.max_len if dc.win == 0 else 0
+
+
 def jobs_for(tc: TrainConfig, n: int) -> int:
     """Worker processes for ``n`` independent jobs: ``jobs`` (0 = one per core), at most
     ``threads`` (0 = all cores) and ``n``."""
@@ -119,7 +126,9 @@ def regression_task(config: RunConfig, train: Split, devel: Split) -> tuple[Task
         return loss_fn(model(x, m), y, m)
 
     def score(model: torch.nn.Module) -> tuple[float, dict]:
-        metrics, value = score_targets(devel, predict_arrays(model, devel.xs), targets)
+        metrics, value = score_targets(devel, predict_arrays(model, devel.xs,
+                                                             chunk=eval_chunk(config.data)),
+                                       targets)
         return value, metrics
 
     task = Task(build, len(windows), loss, score if len(devel.xs) else None,
