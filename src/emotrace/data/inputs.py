@@ -46,11 +46,13 @@ class Inputs(Sequence):
         """Steps of recording ``i`` (without standardising it)."""
         return len(self.recordings[i])
 
-    def rows(self, i: int, start: int, stop: int | None) -> np.ndarray:
-        """Steps ``start:stop`` of recording ``i``, standardised: equal to ``self[i][start:stop]``."""
+    def rows(self, i: int, start: int, stop: int | None, *,
+             out: np.ndarray | None = None) -> np.ndarray:
+        """Steps ``start:stop`` of recording ``i``, standardised: equal to ``self[i][start:stop]``
+        (written into ``out`` when given, e.g. a row of a batch)."""
         rec = self.recordings[i]
         x = self.standardiser.transform(rec, self.features, start=start, stop=stop,
-                                        stats=self._stats)
+                                        stats=self._stats, out=out)
         for f in self.features:  # the mapped pages were copied: drop them from this process
             release(rec.features[f])
         return x
@@ -66,9 +68,16 @@ def length(xs: Sequence, i: int) -> int:
     return xs.length(i) if isinstance(xs, Inputs) else len(xs[i])
 
 
-def rows(xs: Sequence, i: int, start: int, stop: int | None) -> np.ndarray:
-    """Steps ``start:stop`` of sequence ``i`` of ``xs`` (a list of arrays or :class:`Inputs`)."""
-    return xs.rows(i, start, stop) if isinstance(xs, Inputs) else xs[i][start:stop]
+def rows(xs: Sequence, i: int, start: int, stop: int | None, *,
+         out: np.ndarray | None = None) -> np.ndarray:
+    """Steps ``start:stop`` of sequence ``i`` of ``xs`` (a list of arrays or :class:`Inputs`),
+    written into ``out`` when given (then returned)."""
+    if isinstance(xs, Inputs):
+        return xs.rows(i, start, stop, out=out)
+    if out is None:
+        return xs[i][start:stop]
+    out[...] = xs[i][start:stop]
+    return out
 
 
 def width(xs: Sequence) -> int:

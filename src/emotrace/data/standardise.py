@@ -105,16 +105,29 @@ class Standardiser:
         return cls(mean, std, tuple(per_recording))
 
     def transform(self, recording: Recording, feature_sets: list[str], *, start: int = 0,
-                  stop: int | None = None, stats: dict | None = None) -> np.ndarray:
+                  stop: int | None = None, stats: dict | None = None,
+                  out: np.ndarray | None = None) -> np.ndarray:
         """The standardised, concatenated input matrix ``(T, sum D)`` of one recording, or of
         its steps ``start:stop`` (the same values as those rows of the whole; ``stats`` keeps
-        the per-recording statistics between calls)."""
+        the per-recording statistics between calls). ``out`` (float32, that shape) receives the
+        result without intermediate copies, e.g. a row of a batch."""
         rows = slice(start, stop)
-        parts = []
-        for f in feature_sets:
-            x = (self._raw(recording, f, rows, stats) - self.mean[f]) / self.std[f]
-            parts.append(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0))
-        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+        dims = [len(self.mean[f]) for f in feature_sets]
+        if out is None:
+            n = len(range(*rows.indices(len(recording))))
+            out = np.empty((n, sum(dims)), np.float32)
+        a = 0
+        for f, d in zip(feature_sets, dims, strict=True):
+            x = self._raw(recording, f, rows, stats)
+            dst = out[:, a:a + d]
+            if x.dtype == np.float32:  # in place: the same float32 operations as below
+                np.subtract(x, self.mean[f], out=dst)
+                np.divide(dst, self.std[f], out=dst)
+            else:
+                dst[...] = (x - self.mean[f]) / self.std[f]
+            np.nan_to_num(dst, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            a += d
+        return out
 
     def state(self) -> dict:
         """Plain-tensor form for a ``weights_only`` checkpoint."""

@@ -103,10 +103,10 @@ class Windows:
         m = np.zeros((len(idx), self.steps), bool)
         for row, j in enumerate(idx):
             i, s, e = self.items[j]
-            a = rows(self.xs, i, s, e)
-            x[row, : len(a)] = a
-            y[row, : len(a)] = self.ys[i][s:e]
-            m[row, : len(a)] = True
+            n = min(e, length(self.xs, i)) - s
+            rows(self.xs, i, s, e, out=x[row, :n])  # standardised straight into the batch
+            y[row, :n] = self.ys[i][s:e]
+            m[row, :n] = True
         return Batch(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(m))
 
 
