@@ -7,6 +7,7 @@ evaluation and prediction memory.
     python benchmarks/muse_scale.py evaluate --data /tmp/musecar --run /tmp/musecar_run
     python benchmarks/muse_scale.py probe --data /tmp/musecar --out /tmp/musecar_probe  # progress
     python benchmarks/muse_scale.py throughput --data /tmp/musecar10 /tmp/musecar  # side by side
+    python benchmarks/muse_scale.py batches --data /tmp/musecar10     # cutting batches alone
 
 The corpus (never in the repository): 291 recordings (``--fraction`` of them) whose lengths
 spread from 2 to 25 minutes (35 h in all at full size) at 4 Hz, a 4096-d feature set ``deep``
@@ -295,6 +296,30 @@ def throughput(roots: list[Path], *, batches: int, seed: int = 0) -> None:
                                  for k, v in totals.items()}}), flush=True)
 
 
+def batches(root: Path, *, n: int = 4) -> None:
+    """Cutting training batches alone (no model): batches 0 and 1 of a shuffled order, then the
+    same two again (their pages now in the page cache); CPU and wall seconds each."""
+    import torch
+
+    from emotrace.data.inputs import Inputs
+    from emotrace.data.muse import load_corpus
+    from emotrace.data.standardise import Standardiser
+    from emotrace.data.windows import Windows
+
+    sets = ["deep", "egemaps"]
+    corpus = load_corpus(root, features=sets, targets=["arousal", "valence"])
+    train = corpus.partition("train")
+    xs = Inputs(train, Standardiser.fit(train[:2], sets), sets)
+    windows = Windows(xs, [r.targets(["arousal"]) for r in train], win=0, hop=1, max_len=500)
+    order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(7))
+    for b in range(n):
+        idx = order[(b % 2) * 64:(b % 2 + 1) * 64]
+        w, c = time.perf_counter(), time.process_time()
+        windows.batch(idx)
+        print(json.dumps({"batch": b % 2, "again": b >= 2, "wall_s": round(time.perf_counter() - w, 2),
+                          "cpu_s": round(time.process_time() - c, 2), "at": _load()}), flush=True)
+
+
 def evaluate(root: Path, run: Path) -> None:
     for cmd in (["evaluate", "--run", str(run), "--data", str(root), "--partition", "devel"],
                 ["predict", "--run", str(run), "--data", str(root), "--partition", "devel",
@@ -324,6 +349,8 @@ def main() -> None:
     tp = sub.add_parser("throughput")
     tp.add_argument("--data", type=Path, nargs="+", required=True)
     tp.add_argument("--batches", type=int, default=4)
+    bt = sub.add_parser("batches")
+    bt.add_argument("--data", type=Path, required=True)
     e = sub.add_parser("evaluate")
     e.add_argument("--data", type=Path, required=True)
     e.add_argument("--run", type=Path, required=True)
@@ -339,6 +366,8 @@ def main() -> None:
         train(args.data, args.out, epochs=args.epochs, extra=args.extra)
     elif args.what == "throughput":
         throughput(args.data, batches=args.batches)
+    elif args.what == "batches":
+        batches(args.data)
     elif args.what == "probe":
         probe(args.data, args.out, epochs=args.epochs)
     else:
