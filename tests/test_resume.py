@@ -172,3 +172,25 @@ def test_parallel_run_interrupted_resumes_with_any_jobs(splits, straight, tmp_pa
                           resume=True)
     assert_same_result(resumed, straight, splits[0].xs + splits[1].xs)
     assert not any(seed_state_path(state, s).exists() for s in (0, 1))
+
+
+def test_a_state_written_before_a_config_field_existed_still_resumes(tmp_path):
+    """A resume state whose stored config lacks a field added since (at its default now) is
+    accepted; the same state is refused when the field is set to anything else."""
+    import torch
+
+    from emotrace.config import DataConfig, RunConfig, TrainConfig
+    from emotrace.errors import EmotraceError
+    from emotrace.train.loop import STATE_FORMAT, _load_state
+
+    config = RunConfig(data=DataConfig(features=["a"], targets=["t"]))
+    old = config.outcome()
+    del old["train"]["min_lr"], old["data"]["max_len"]
+    path = tmp_path / "train_state.pt"
+    torch.save({"format": STATE_FORMAT, "config": {"run": old, "fold": 0}, "done": []}, path)
+    assert _load_state(path, {"run": config.outcome(), "fold": 0})["done"] == []
+    changed = RunConfig(data=config.data, train=TrainConfig(min_lr=1e-5))
+    with pytest.raises(EmotraceError, match="another configuration"):
+        _load_state(path, {"run": changed.outcome(), "fold": 0})
+    with pytest.raises(EmotraceError, match="another configuration"):
+        _load_state(path, {"run": config.outcome(), "fold": 1})

@@ -255,6 +255,28 @@ def read_yaml(path: Path | str) -> dict:
     return data
 
 
+def upgrade_outcome(stored):
+    """A stored fingerprint with every run configuration in it (a dict of exactly ``data``,
+    ``model`` and ``train``, e.g. :meth:`RunConfig.outcome`) revalidated, so fields added to
+    emotrace since it was written take their defaults. An interrupted run then resumes under a
+    newer emotrace as long as those new fields are at their defaults (a new field's default keeps
+    the old behaviour); any other difference still counts. Anything else is returned as it is.
+
+    >>> old = RunConfig(data=DataConfig(features=["a"], targets=["t"])).outcome()
+    >>> del old["train"]["min_lr"]
+    >>> upgrade_outcome({"run": old, "fold": 1})["run"]["train"]["min_lr"]
+    0.0
+    """
+    if isinstance(stored, dict):
+        if set(stored) == {"data", "model", "train"}:
+            try:
+                return RunConfig.model_validate(stored).outcome()
+            except ValidationError:
+                return stored
+        return {k: upgrade_outcome(v) for k, v in stored.items()}
+    return stored
+
+
 def merge(base: dict, override: dict) -> dict:
     """Deep-merge ``override`` into ``base`` (override wins), ignoring ``None`` values."""
     out = dict(base)

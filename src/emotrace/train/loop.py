@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from emotrace.config import upgrade_outcome
 from emotrace.errors import EmotraceError
 from emotrace.fileio import atomic_path
 from emotrace.train.workers import one_thread, run_jobs
@@ -163,7 +164,8 @@ def _load_state(path: Path, fingerprint: dict, keys: tuple[str, ...] = ()) -> di
         raise EmotraceError(f"{path}: resume state without {', '.join(missing)} (the file is "
                             f"damaged). Delete it and train from the start without --resume, or "
                             f"choose another --out.")
-    if state.get("format") != STATE_FORMAT or state.get("config") != fingerprint:
+    if (state.get("format") != STATE_FORMAT
+            or upgrade_outcome(state.get("config")) != upgrade_outcome(fingerprint)):
         raise EmotraceError(f"{path}: this interrupted run was started with another "
                             f"configuration or emotrace version. Start a new run with a new "
                             f"--out, or repeat the original options.")
