@@ -10,15 +10,20 @@ recurrent models gain little from a second thread and lose much when the cores a
 
 Progress events that a job emits reach the caller's ``on_event`` in the calling thread, so a
 callback may raise (``KeyboardInterrupt`` for Ctrl-C): the workers are then terminated. Workers
-are started once (``spawn``) and kept for later calls in the same process.
+are started once (``spawn``) and kept for later calls in the same process. On Linux a worker is
+killed when the process that started it dies (even by ``kill -9``), so no orphan goes on
+training.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,8 +42,22 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _init_worker(events: Any) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when its parent dies (``PR_SET_PDEATHSIG``)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(events: Any, parent: int) -> None:
     global _EMIT
+    _die_with_parent(parent)
     _EMIT = events
     torch.set_num_threads(1)
 
@@ -56,7 +75,8 @@ def _pool(jobs: int):
         shutdown()
         ctx = mp.get_context("spawn")
         events = ctx.Queue()
-        _POOL.update(pool=ctx.Pool(jobs, initializer=_init_worker, initargs=(events,)),
+        _POOL.update(pool=ctx.Pool(jobs, initializer=_init_worker,
+                                       initargs=(events, os.getpid())),
                      jobs=jobs, queue=events)
     return _POOL["pool"], _POOL["queue"]
 
