@@ -273,3 +273,18 @@ def test_one_fusion_per_target(corpus, tmp_path):
     assert [Path(p).name for p in fused.runs] == ["unimodal-audio-valence", "unimodal-video-valence"]
     rows = table_rows(res)
     assert [(x[0], x[2]) for x in rows][-2:] == [("late-arousal", "arousal"), ("late-valence", "valence")]
+
+
+def test_a_cross_validated_step_is_as_wide_as_its_seeds_times_folds():
+    """A one-seed ``train.cv=5`` step has 5 independent jobs, so a lone such step gets all the
+    cores for its folds instead of running them one after another."""
+    from emotrace.recipes import Resolved
+    from emotrace.workflows.pipeline import _width
+
+    def step(**train):
+        return Resolved("run", "train", [], {"config": {"train": train}}, "run", [])
+
+    assert _width(step(seeds=3)) == 3
+    assert _width(step(seeds=1, cv="5")) == 5
+    assert _width(step(seeds=2, cv="5")) == 10
+    assert _width(step(seeds=1, cv="loso")) >= 100

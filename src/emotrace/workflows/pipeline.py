@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from emotrace.config import FuseConfig, RunConfig
+from emotrace.config import FuseConfig, RunConfig, upgrade_outcome
 from emotrace.data.muse import LABELS, read_partition
 from emotrace.errors import EmotraceError
 from emotrace.fileio import LOCK, check_output, folder_lock, read_json, write_json, write_text
@@ -69,8 +69,8 @@ def _status(out: Path, step: Resolved, data: Path) -> str:
         raise EmotraceError(f"{folder}: exists but was not written by `emotrace run` (no "
                             f"{STEP_FILE}), so step {step.name!r} cannot go there. Choose another "
                             f"--out, or move the folder away.")
-    saved = read_json(folder / STEP_FILE)
-    want = _fingerprint(step, data)
+    saved = upgrade_outcome(read_json(folder / STEP_FILE))  # fields added since: defaults
+    want = upgrade_outcome(_fingerprint(step, data))
     if saved != want and not _started(folder):  # e.g. it failed on bad input: nothing to keep
         return "stale"
     if saved != want:
@@ -275,7 +275,11 @@ def _width(step: Resolved) -> int:
     if step.kind == "personalise":
         return int(step.spec["seeds"])
     train = step.spec.get("config", {}).get("train", {})
-    return int(train.get("seeds", 1)) if step.kind in ("train", "fuse") else 1
+    if step.kind not in ("train", "fuse"):
+        return 1
+    cv = str(train.get("cv") or "")  # --cv: seeds x folds (loso: a fold per subject, many)
+    folds = int(cv) if cv.isdigit() else (1 if not cv else 1_000)
+    return int(train.get("seeds", 1)) * folds
 
 
 def _recipe_yaml(recipe: LoadedRecipe, steps: list[Resolved]) -> str:
