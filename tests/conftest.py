@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,21 @@ def run_template(corpus_template, tmp_path_factory) -> Path:
 def tiny_run(run_template, tmp_path) -> Path:
     """A fresh copy of the finished tiny run."""
     return Path(shutil.copytree(run_template, tmp_path / "run"))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs the test mounts (root only); skipped where it cannot be mounted. For the
+    disk-full tests."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {p.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

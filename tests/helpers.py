@@ -69,3 +69,11 @@ def snapshot(root: Path, *, skip: tuple[Path, ...] = ()) -> dict[str, str]:
         out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest()
                                          if p.is_file() else "dir")
     return out
+
+
+def with_train(config: RunConfig, **train) -> RunConfig:
+    """A copy of ``config`` with some ``train`` options changed."""
+    out = config.model_copy(deep=True)
+    for k, v in train.items():
+        setattr(out.train, k, v)
+    return out

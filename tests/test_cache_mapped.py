@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -216,23 +215,6 @@ def test_cache_folder_of_a_read_only_corpus_works_uncached(tmp_path, capsys):
                            "arousal", "--out", tmp_path / "run", *TINY)
     assert code == 0, err
     assert err.count("cache cannot be written") == 1
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MB tmpfs the test mounts (root only); skipped where it cannot be mounted."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {p.stderr.strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_a_disk_that_fills_while_the_cache_is_written_leaves_no_half_entry(

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import make_corpus, run_cli
+from helpers import make_corpus, run_cli, with_train
 
 import emotrace
 from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -24,13 +24,6 @@ CFG = RunConfig(data=DataConfig(features=["audio"], targets=["arousal"]),
                 model=ModelConfig(hidden=8, layers=1),
                 train=TrainConfig(epochs=2, seeds=2, cv="3", jobs=1, patience=5))
 TINY_CV = ["--epochs", "1", "--seeds", "1", "--hidden", "8", "--layers", "1", "--quiet"]
-
-
-def with_train(cfg: RunConfig, **train) -> RunConfig:
-    out = cfg.model_copy(deep=True)
-    for k, v in train.items():
-        setattr(out.train, k, v)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import with_train
 
 from emotrace.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from emotrace.data.muse import load_corpus
@@ -26,13 +27,6 @@ CONFIG = RunConfig(
     train=TrainConfig(epochs=4, seeds=2, batch_size=4, lr=0.03, patience=10, lr_patience=0,
                       jobs=1),
 )
-
-
-def with_train(config: RunConfig, **train) -> RunConfig:
-    out = config.model_copy(deep=True)
-    for k, v in train.items():
-        setattr(out.train, k, v)
-    return out
 
 
 @pytest.fixture(scope="module")

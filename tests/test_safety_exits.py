@@ -118,23 +118,6 @@ def test_fused_checkpoint_with_missing_keys(capsys, corpus, tiny_run, tmp_path):
 # a full disk
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MB tmpfs the test mounts (root only); skipped where it cannot be mounted."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {p.stderr.strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
 def _fill(disk: Path, leave: int) -> Path:
     """Fill ``disk`` up to ``leave`` free bytes; returns the filler file."""
     filler = disk / "filler"

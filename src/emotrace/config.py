@@ -35,6 +35,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+def _check_hop(win: int, hop: int | None) -> None:
+    """Windows of ``win`` steps every ``hop``: a hop longer than the window skips steps."""
+    if win and hop is not None and hop > win:
+        raise ValueError(f"hop ({hop}) is longer than the window ({win}), so some steps would "
+                         f"never be trained on; use a hop <= win")
+
+
 class DataConfig(_Strict):
     """What the model sees: feature sets, targets, windows."""
 
@@ -71,9 +78,7 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _hop_within_window(self) -> DataConfig:
-        if self.win and self.hop is not None and self.hop > self.win:
-            raise ValueError(f"hop ({self.hop}) is longer than the window ({self.win}), so some "
-                             f"steps would never be trained on; use a hop <= win")
+        _check_hop(self.win, self.hop)
         return self
 
     @model_validator(mode="after")
@@ -326,9 +331,7 @@ class FuseConfig(_Strict):
 
     @model_validator(mode="after")
     def _hop_within_window(self) -> FuseConfig:
-        if self.win and self.hop is not None and self.hop > self.win:
-            raise ValueError(f"hop ({self.hop}) is longer than the window ({self.win}); use a "
-                             f"hop <= win")
+        _check_hop(self.win, self.hop)
         return self
 
     def to_yaml(self) -> str:

@@ -29,8 +29,9 @@ def predict_arrays(model: torch.nn.Module, xs: Sequence, *, max_steps: int = 200
     was_training = model.training
     model.eval()
     out: list[np.ndarray | None] = [None] * len(xs)
-    long = [i for i in range(len(xs)) if chunk > 0 and length(xs, i) > chunk]
-    whole = [i for i in range(len(xs)) if not (chunk > 0 and length(xs, i) > chunk)]
+    is_long = [chunk > 0 and length(xs, i) > chunk for i in range(len(xs))]
+    long = [i for i, y in enumerate(is_long) if y]
+    whole = [i for i, y in enumerate(is_long) if not y]
     if whole:
         part = take(xs, whole)
         dummy = [np.zeros((length(part, j), 1), np.float32) for j in range(len(part))]
